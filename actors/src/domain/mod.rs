@@ -1,0 +1,21 @@
+//! The engine's domain: messages, their states and events, recipients, text encoding, providers.
+
+pub mod event;
+pub mod ids;
+pub mod message;
+pub mod money;
+pub mod phone;
+pub mod provider;
+pub mod stats;
+pub mod status;
+pub mod text;
+
+pub use event::{MessageError, MessageEvent};
+pub use ids::{MessageId, ProviderId};
+pub use message::{Message, MessageFilter, MessageType, Page, PageRequest};
+pub use money::Money;
+pub use phone::E164;
+pub use provider::{ProviderConfig, ProviderKind, ProviderSettings};
+pub use stats::{DailyStats, StatsDelta, StatsQuery};
+pub use status::MessageStatus;
+pub use text::{Encoding, TextInfo};

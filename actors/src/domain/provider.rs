@@ -1,0 +1,120 @@
+//! A configured provider as the engine sees it: identity, ordering, and its parsed settings.
+
+use super::ids::ProviderId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderKind {
+    Smso,
+    Twilio,
+    Vonage,
+    Http,
+    Mock,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 5] = [
+        Self::Smso,
+        Self::Twilio,
+        Self::Vonage,
+        Self::Http,
+        Self::Mock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smso => "SMSO",
+            Self::Twilio => "TWILIO",
+            Self::Vonage => "VONAGE",
+            Self::Http => "HTTP",
+            Self::Mock => "MOCK",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(raw))
+    }
+}
+
+/// One stored provider. `credentials` is the encrypted blob: the engine passes it to the
+/// provider factory and never reads it; `api_key_hint` is all of it that may be shown.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    pub id: ProviderId,
+    pub name: String,
+    pub slug: String,
+    pub kind: ProviderKind,
+    pub is_active: bool,
+    pub is_default: bool,
+    /// Lower is tried first, after the default provider.
+    pub priority: i32,
+    pub features: Vec<String>,
+    pub sender_id: Option<String>,
+    pub api_base_url: Option<String>,
+    pub credentials: Option<String>,
+    pub api_key_hint: Option<String>,
+    pub settings: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("slug", &self.slug)
+            .field("kind", &self.kind)
+            .field("is_active", &self.is_active)
+            .field("is_default", &self.is_default)
+            .field("priority", &self.priority)
+            .field("credentials", &self.credentials.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings every provider shares, read from `settings` with defaults for what is missing.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ProviderSettings {
+    /// Provider calls in flight at once; more wait their turn in the engine.
+    pub max_concurrency: usize,
+    /// Consecutive failures that open the circuit.
+    pub breaker_consecutive_failures: u32,
+    /// Share of failures among the last `breaker_window` calls that opens the circuit.
+    pub breaker_failure_rate: f64,
+    pub breaker_window: usize,
+    /// How long an open circuit waits before letting one probe through.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrency: 64,
+            breaker_consecutive_failures: 5,
+            breaker_failure_rate: 0.5,
+            breaker_window: 20,
+            breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+impl ProviderSettings {
+    /// Unknown keys belong to the concrete provider; bad values fall back to the defaults so
+    /// that a typo never takes a provider down.
+    pub fn from_json(settings: &serde_json::Value) -> Self {
+        let mut parsed: Self = serde_json::from_value(settings.clone()).unwrap_or_default();
+        parsed.max_concurrency = parsed.max_concurrency.clamp(1, 10_000);
+        parsed.breaker_window = parsed.breaker_window.clamp(1, 1_000);
+        parsed
+    }
+
+    pub fn breaker_cooldown(&self) -> Duration {
+        Duration::from_millis(self.breaker_cooldown_ms)
+    }
+}

@@ -1,0 +1,12 @@
+//! The engine's needs, as traits: providers to send through, a store to keep messages, metrics.
+
+pub mod metrics;
+pub mod provider;
+pub mod store;
+
+pub use metrics::{EngineMetrics, NoMetrics};
+pub use provider::{
+    Balance, DeliveryReport, DeliveryStatus, ProviderError, ProviderErrorKind, ProviderFactory,
+    SendReceipt, SendRequest, SmsProvider, StatusReport,
+};
+pub use store::{MessageWrite, Store, StoreError, WriteOutcome};

@@ -1,0 +1,157 @@
+//! The provider port: send, check a status, read the balance; outcomes normalised into kinds.
+
+use crate::domain::{
+    ids::MessageId, message::MessageType, money::Money, phone::E164, provider::ProviderConfig,
+    text::Encoding, MessageError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::{sync::Arc, time::Duration};
+
+/// What decides the next step after a failed call (see the design's "Message lifecycle").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderErrorKind {
+    /// Alert the admin, fail over.
+    InvalidCredentials,
+    /// Alert, mark the provider out of credit, fail over.
+    InsufficientCredit,
+    /// Retry with backoff (after `retry_after` when the provider said so).
+    RateLimited,
+    /// Retry with backoff.
+    Timeout,
+    /// 5xx, refused connection, malformed answer: retry with backoff.
+    Unavailable,
+    /// Permanent: the number is wrong, no provider will do better.
+    InvalidRecipient,
+    /// Permanent: the content was refused.
+    InvalidContent,
+    /// Permanent for this provider (for example an unregistered sender): fail over.
+    Rejected,
+}
+
+impl ProviderErrorKind {
+    /// A problem with the message itself: trying elsewhere would only fail again.
+    pub fn is_permanent_for_message(self) -> bool {
+        matches!(self, Self::InvalidRecipient | Self::InvalidContent)
+    }
+
+    /// A problem with the provider itself, which counts against its circuit breaker.
+    pub fn counts_against_provider(self) -> bool {
+        !self.is_permanent_for_message()
+    }
+}
+
+/// A normalised provider failure. `message` is safe to show: adapters never put a secret in it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub kind: ProviderErrorKind,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ProviderError {
+    pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub fn to_message_error(&self) -> MessageError {
+        MessageError {
+            kind: self.kind.into(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// One message, ready for the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRequest {
+    pub message_id: MessageId,
+    pub to: E164,
+    pub body: String,
+    pub sender: Option<String>,
+    pub encoding: Encoding,
+    pub segments: u32,
+    pub message_type: MessageType,
+}
+
+/// The provider took the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendReceipt {
+    pub provider_message_id: String,
+    /// What the provider billed, when it says; providers are the billing truth.
+    pub cost: Option<Money>,
+    pub segments: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Still on its way (accepted, queued or sent by the provider).
+    Pending,
+    Delivered,
+    Undelivered,
+    /// The provider gave up before handing it on.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub status: DeliveryStatus,
+    pub at: Option<DateTime<Utc>>,
+    pub error: Option<MessageError>,
+    pub cost: Option<Money>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Balance {
+    /// `None` when the provider has no credit limit to speak of.
+    pub credit: Option<Money>,
+}
+
+/// A delivery receipt, pushed by a provider (webhook, or the mock's own timer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryReport {
+    pub provider: String,
+    pub provider_message_id: String,
+    /// Set when the provider echoes our id back, which saves a lookup.
+    pub message_id: Option<MessageId>,
+    pub status: DeliveryStatus,
+    pub at: DateTime<Utc>,
+    pub error: Option<MessageError>,
+}
+
+#[async_trait]
+pub trait SmsProvider: Send + Sync + 'static {
+    async fn send(&self, request: &SendRequest) -> Result<SendReceipt, ProviderError>;
+    async fn status(&self, provider_message_id: &str) -> Result<StatusReport, ProviderError>;
+    async fn balance(&self) -> Result<Balance, ProviderError>;
+}
+
+/// Where providers push delivery receipts; the engine hands one to every provider it builds.
+pub type ReportSink = Arc<dyn Fn(DeliveryReport) + Send + Sync>;
+
+/// Builds the concrete client for a stored provider configuration (the adapters live in `src`).
+pub trait ProviderFactory: Send + Sync + 'static {
+    fn build(
+        &self,
+        config: &ProviderConfig,
+        reports: ReportSink,
+    ) -> Result<Arc<dyn SmsProvider>, ProviderError>;
+}

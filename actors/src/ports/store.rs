@@ -1,0 +1,91 @@
+//! The store port: messages with their events, providers, statistics. One contract, two backends.
+
+use crate::domain::{
+    message::{Message, MessageFilter, Page, PageRequest},
+    stats::{StatsDelta, StatsQuery},
+    DailyStats, MessageEvent, MessageId, ProviderConfig, ProviderId,
+};
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or refused the write; nothing of it was kept.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A unique constraint (a provider slug, say) refused the write.
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} was not found")]
+    NotFound(String),
+    /// Stored data could not be read back into the domain.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One change to a message, applied in order inside a batch.
+#[derive(Debug, Clone)]
+pub enum MessageWrite {
+    /// A new message with its first event(s).
+    Insert(Message),
+    /// The message's mutable fields as they are now, plus the one event that got them there.
+    Update { message: Message, event: MessageEvent },
+}
+
+impl MessageWrite {
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Insert(message) | Self::Update { message, .. } => message,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Applied,
+    /// An insert whose idempotency key is taken: the stored message is the answer.
+    DuplicateIdempotencyKey(MessageId),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reachable and able to answer a read.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Applies every write in one commit: all are kept or none. One outcome per write, in order.
+    async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError>;
+    /// With its events, oldest first.
+    async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError>;
+    async fn message_by_provider_id(
+        &self,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Newest first; events included.
+    async fn messages(
+        &self,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError>;
+    /// Every message not in a final state, oldest first: what a restart must pick up again.
+    async fn unfinished_messages(&self) -> Result<Vec<Message>, StoreError>;
+
+    async fn providers(&self) -> Result<Vec<ProviderConfig>, StoreError>;
+    async fn provider(&self, id: &ProviderId) -> Result<Option<ProviderConfig>, StoreError>;
+    /// Conflict when the slug is taken.
+    async fn insert_provider(&self, provider: &ProviderConfig) -> Result<(), StoreError>;
+    /// NotFound when no provider has this id.
+    async fn update_provider(&self, provider: &ProviderConfig) -> Result<(), StoreError>;
+    async fn delete_provider(&self, id: &ProviderId) -> Result<bool, StoreError>;
+    /// Makes this provider the only default, in one write. NotFound when no provider has this id.
+    async fn set_default_provider(&self, id: &ProviderId) -> Result<(), StoreError>;
+
+    /// Adds the deltas to their rows, creating rows as needed.
+    async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError>;
+    /// Rows per (day, provider, type) within the query.
+    async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError>;
+}
+
+/// Keeps `summarize` reachable from the port for callers that want one figure per provider-day.
+pub fn daily(rows: Vec<StatsDelta>) -> Vec<DailyStats> {
+    crate::domain::stats::summarize(rows)
+}
