@@ -50,7 +50,10 @@ impl From<StoreError> for EngineError {
         match err {
             StoreError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
-            StoreError::NotFound(what) => Self::NotFound { what: "record", id: what },
+            StoreError::NotFound(what) => Self::NotFound {
+                what: "record",
+                id: what,
+            },
             StoreError::Corrupt(_) => Self::Internal(Box::new(err)),
         }
     }

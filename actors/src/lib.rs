@@ -1,7 +1,45 @@
 //! The smsgate engine: domain types, the ports it needs (providers, store, metrics) and the
 //! ractor actor tree that accepts, routes, sends, tracks and counts messages.
-pub mod domain;
-pub mod error;
-pub mod ports;
+//!
+//! ```text
+//! Supervisor
+//! ├── Router                 picks a provider for each message; fails over; retries; expiry
+//! ├── Provider(slug) × N     one per configured provider: its client, circuit breaker, credit
+//! ├── Logger                 the only writer of messages and their events; group commits
+//! └── Stats                  per-provider per-day counters
+//! ```
+//!
+//! # Layout
+//! - `domain`: messages, statuses and their legal transitions, E.164 numbers, SMS encoding.
+//! - `ports`: the provider, store and metrics traits the engine needs from the outside.
+//! - `policy`: pure decisions: circuit breaker, retry backoff, provider selection.
+//! - `engine`: the `Engine` handle the API layers call.
+//! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors.
+//! - `updates`: the bus of stored changes and the subscription stream logic.
+//!
+//! # Semantics
+//! - Durable on accept: `Engine::send` answers only after the QUEUED message is committed.
+//! - A provider is called only after SENDING is committed, so a message whose call may have
+//!   reached the provider is known as such after a crash and is never blindly sent again.
+//! - A message's events are committed and published in order; subscribers see only stored changes.
+//! - A crashed provider actor is restarted from its stored configuration; on start, every
+//!   unfinished message is picked up again.
 
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod logger;
+pub mod policy;
+pub mod ports;
+pub mod provider;
+pub mod router;
+pub mod stats;
+pub mod supervisor;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+pub mod updates;
+
+pub use engine::{Engine, EngineConfig, EngineDeps, SendSms};
 pub use error::EngineError;
+pub use router::ProviderView;
+pub use updates::UpdateFilter;

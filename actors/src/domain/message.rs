@@ -118,7 +118,10 @@ impl Message {
             provider: self.provider.clone(),
             error,
         });
-        Ok(self.events.last().unwrap_or_else(|| unreachable!("an event was just pushed")))
+        Ok(self
+            .events
+            .last()
+            .unwrap_or_else(|| unreachable!("an event was just pushed")))
     }
 
     /// The time from the provider accepting the message to its delivery.

@@ -72,7 +72,10 @@ impl std::fmt::Debug for ProviderConfig {
             .field("is_active", &self.is_active)
             .field("is_default", &self.is_default)
             .field("priority", &self.priority)
-            .field("credentials", &self.credentials.as_ref().map(|_| "[redacted]"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "[redacted]"),
+            )
             .finish_non_exhaustive()
     }
 }

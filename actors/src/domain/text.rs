@@ -156,10 +156,22 @@ mod tests {
 
     #[test]
     fn one_romanian_diacritic_switches_the_whole_message() {
-        assert_eq!(info("Programare confirmata la 10:00."), (Encoding::Gsm7, 31, 1));
-        assert_eq!(info("Programare confirmată la 10:00."), (Encoding::Ucs2, 31, 1));
-        for letter in ["ș", "Ș", "ş", "Ş", "ț", "Ț", "ţ", "Ţ", "ă", "Ă", "â", "Â", "î", "Î"] {
-            assert_eq!(TextInfo::analyze(letter).encoding, Encoding::Ucs2, "{letter}");
+        assert_eq!(
+            info("Programare confirmata la 10:00."),
+            (Encoding::Gsm7, 31, 1)
+        );
+        assert_eq!(
+            info("Programare confirmată la 10:00."),
+            (Encoding::Ucs2, 31, 1)
+        );
+        for letter in [
+            "ș", "Ș", "ş", "Ş", "ț", "Ț", "ţ", "Ţ", "ă", "Ă", "â", "Â", "î", "Î",
+        ] {
+            assert_eq!(
+                TextInfo::analyze(letter).encoding,
+                Encoding::Ucs2,
+                "{letter}"
+            );
         }
         let with_one = format!("{}ă", "a".repeat(149));
         assert_eq!(info(&with_one).2, 3);

@@ -5,9 +5,20 @@ use std::time::Duration;
 
 pub trait EngineMetrics: Send + Sync + 'static {
     /// A message changed status (stored).
-    fn message_status(&self, provider: Option<&str>, message_type: MessageType, status: MessageStatus);
+    fn message_status(
+        &self,
+        provider: Option<&str>,
+        message_type: MessageType,
+        status: MessageStatus,
+    );
     /// A provider call finished; `error` is the normalised kind's name when it failed.
-    fn provider_call(&self, provider: &str, operation: &'static str, elapsed: Duration, error: Option<&'static str>);
+    fn provider_call(
+        &self,
+        provider: &str,
+        operation: &'static str,
+        elapsed: Duration,
+        error: Option<&'static str>,
+    );
     /// Messages waiting for a provider slot, per lane.
     fn queue_depth(&self, message_type: MessageType, depth: usize);
     /// Provider calls in flight.

@@ -7,6 +7,6 @@ pub mod store;
 pub use metrics::{EngineMetrics, NoMetrics};
 pub use provider::{
     Balance, DeliveryReport, DeliveryStatus, ProviderError, ProviderErrorKind, ProviderFactory,
-    SendReceipt, SendRequest, SmsProvider, StatusReport,
+    ReportSink, SendReceipt, SendRequest, SmsProvider, StatusReport,
 };
 pub use store::{MessageWrite, Store, StoreError, WriteOutcome};

@@ -28,7 +28,10 @@ pub enum MessageWrite {
     /// A new message with its first event(s).
     Insert(Message),
     /// The message's mutable fields as they are now, plus the one event that got them there.
-    Update { message: Message, event: MessageEvent },
+    Update {
+        message: Message,
+        event: MessageEvent,
+    },
 }
 
 impl MessageWrite {

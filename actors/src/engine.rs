@@ -1,0 +1,431 @@
+//! The `Engine` handle: what the rest of smsgate calls. Validates requests, makes a message
+//! durable before answering, and talks to the actor tree; cheap to clone.
+
+use crate::{
+    domain::{
+        DailyStats, Message, MessageEvent, MessageFilter, MessageId, MessageStatus, MessageType,
+        Page, PageRequest, ProviderConfig, StatsQuery, TextInfo, E164,
+    },
+    error::EngineError,
+    logger::{Done, LoggerMsg},
+    ports::{DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory, Store, WriteOutcome},
+    router::{Directory, ProviderView, RouterConfig, RouterMsg},
+    stats::StatsMsg,
+    supervisor::{Core, Supervisor, SupervisorArgs, SupervisorMsg},
+    updates::{UpdateBus, UpdateFilter},
+};
+use chrono::Utc;
+use futures::stream::BoxStream;
+use ractor::{call_t, Actor, ActorRef};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+use tokio::sync::{oneshot, watch};
+
+/// How long a request waits on an actor's answer before it is told UNAVAILABLE.
+const CALL_TIMEOUT_MS: u64 = 10_000;
+/// Longest accepted idempotency key and sender.
+const MAX_KEY_LEN: usize = 128;
+const MAX_SENDER_LEN: usize = 15;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Provider attempts per message before it is FAILED.
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Longest body, in SMS parts.
+    pub max_segments: u32,
+    /// Most writes in one commit.
+    pub max_batch: usize,
+    /// Changes a subscriber may fall behind before its stream is ended.
+    pub updates_capacity: usize,
+    pub stats_flush_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            max_segments: 10,
+            max_batch: 1024,
+            updates_capacity: 4096,
+            stats_flush_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+pub struct EngineDeps {
+    pub store: Arc<dyn Store>,
+    pub providers: Arc<dyn ProviderFactory>,
+    pub metrics: Arc<dyn EngineMetrics>,
+    pub config: EngineConfig,
+}
+
+/// A request to send one SMS, as the API received it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendSms {
+    pub to: String,
+    pub body: String,
+    pub message_type: MessageType,
+    pub sender: Option<String>,
+    /// Pin a provider by slug.
+    pub provider: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    supervisor: ActorRef<SupervisorMsg>,
+    core: Core,
+    store: Arc<dyn Store>,
+    bus: UpdateBus,
+    directory: watch::Receiver<Directory>,
+    config: EngineConfig,
+    accepting: AtomicBool,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Engine {
+    /// Starts the actor tree, the configured providers, and the recovery of unfinished messages.
+    pub async fn start(deps: EngineDeps) -> Result<Engine, EngineError> {
+        let bus = UpdateBus::new(deps.config.updates_capacity);
+        let (directory_tx, directory) = watch::channel(Arc::new(Vec::new()));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (supervisor, _) = Actor::spawn(
+            None,
+            Supervisor,
+            SupervisorArgs {
+                store: deps.store.clone(),
+                factory: deps.providers,
+                metrics: deps.metrics,
+                bus: bus.clone(),
+                router: RouterConfig {
+                    max_attempts: deps.config.max_attempts.max(1),
+                    retry_base: deps.config.retry_base,
+                    retry_max: deps.config.retry_max,
+                },
+                max_batch: deps.config.max_batch,
+                stats_flush_interval: deps.config.stats_flush_interval,
+                directory: directory_tx,
+                healthy: healthy.clone(),
+            },
+        )
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string().into()))?;
+        let core = call_t!(supervisor, SupervisorMsg::Core, CALL_TIMEOUT_MS)
+            .map_err(|e| EngineError::Internal(e.to_string().into()))?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                supervisor,
+                core,
+                store: deps.store,
+                bus,
+                directory,
+                config: deps.config,
+                accepting: AtomicBool::new(true),
+                healthy,
+            }),
+        };
+        // The directory is filled by the Router as providers come up: wait for it, so the first
+        // request after start sees them.
+        let _ = engine.providers().await;
+        Ok(engine)
+    }
+
+    /// Accepts a message: validated, stored as QUEUED, then answered. Refused requests store
+    /// nothing. With an idempotency key already used for the same request, the first message is
+    /// returned and nothing new is sent; for a different request it is a CONFLICT.
+    pub async fn send(&self, request: SendSms) -> Result<Message, EngineError> {
+        if !self.inner.accepting.load(Ordering::SeqCst) {
+            return Err(EngineError::Unavailable("smsgate is shutting down".into()));
+        }
+        let message = self.validate(&request)?;
+        let (tx, rx) = oneshot::channel();
+        let router = self.inner.core.router.clone();
+        let dispatched = message.clone();
+        // Dispatch happens in the commit callback, not after this future resumes: a caller that
+        // hangs up after the commit must not leave a stored message that nobody sends.
+        let done: Done = Box::new(move |result| {
+            if matches!(result, Ok(WriteOutcome::Applied)) {
+                let _ = router.cast(RouterMsg::Dispatch(dispatched));
+            }
+            let _ = tx.send(result);
+        });
+        self.inner
+            .core
+            .logger
+            .cast(LoggerMsg::Write {
+                write: MessageWrite::Insert(message.clone()),
+                done: Some(done),
+            })
+            .map_err(|_| EngineError::stopped("logger"))?;
+        match rx.await {
+            Ok(Ok(WriteOutcome::Applied)) => Ok(message),
+            Ok(Ok(WriteOutcome::DuplicateIdempotencyKey(id))) => {
+                let first = self.inner.store.message(&id).await?.ok_or_else(|| {
+                    EngineError::Internal("an idempotency key names no message".into())
+                })?;
+                if same_request(&first, &message) {
+                    Ok(first)
+                } else {
+                    Err(EngineError::Conflict(
+                        "this idempotency key was used for a different request".into(),
+                    ))
+                }
+            }
+            Ok(Err(err)) => Err(EngineError::Unavailable(Box::new(ArcError(err)))),
+            Err(_) => Err(EngineError::stopped("logger")),
+        }
+    }
+
+    fn validate(&self, request: &SendSms) -> Result<Message, EngineError> {
+        let to = E164::parse(&request.to)
+            .map_err(|e| EngineError::invalid("to", format!("{e}: {:?}", request.to)))?;
+        if request.body.trim().is_empty() {
+            return Err(EngineError::invalid("body", "must not be empty"));
+        }
+        let text = TextInfo::analyze(&request.body);
+        if text.segments > self.inner.config.max_segments {
+            return Err(EngineError::invalid(
+                "body",
+                format!(
+                    "needs {} SMS parts ({} {} units); at most {} are allowed",
+                    text.segments,
+                    text.units,
+                    text.encoding.as_str(),
+                    self.inner.config.max_segments
+                ),
+            ));
+        }
+        let sender = match request.sender.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s)
+                if s.chars().count() > MAX_SENDER_LEN
+                    || !s
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '+') =>
+            {
+                return Err(EngineError::invalid(
+                    "sender",
+                    format!("at most {MAX_SENDER_LEN} letters, digits or spaces"),
+                ))
+            }
+            Some(s) => Some(s.to_owned()),
+        };
+        let key = match request.idempotency_key.as_deref() {
+            None => None,
+            Some(k) if k.is_empty() || k.len() > MAX_KEY_LEN => {
+                return Err(EngineError::invalid(
+                    "idempotencyKey",
+                    format!("1 to {MAX_KEY_LEN} characters"),
+                ))
+            }
+            Some(k) => Some(k.to_owned()),
+        };
+        let directory = self.inner.directory.borrow().clone();
+        let pinned = match request.provider.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(slug) => match directory.iter().find(|p| p.config.slug == slug) {
+                None => {
+                    return Err(EngineError::invalid(
+                        "provider",
+                        format!("no provider has the slug {slug:?}"),
+                    ))
+                }
+                Some(p) if !p.running || !p.config.is_active => {
+                    return Err(EngineError::NoProvider(format!(
+                        "provider {slug:?} is not active"
+                    )))
+                }
+                Some(_) => Some(slug.to_owned()),
+            },
+        };
+        if pinned.is_none() && !directory.iter().any(|p| p.running && p.config.is_active) {
+            return Err(EngineError::NoProvider(
+                "no active provider is configured".into(),
+            ));
+        }
+        let now = Utc::now();
+        Ok(Message {
+            id: MessageId::generate(),
+            to,
+            body: text.body,
+            message_type: request.message_type,
+            sender,
+            pinned_provider: pinned,
+            idempotency_key: key,
+            status: MessageStatus::Queued,
+            provider: None,
+            provider_message_id: None,
+            encoding: text.encoding,
+            segments: text.segments,
+            cost: None,
+            attempts: 0,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+            delivered_at: None,
+            expires_at: now + request.message_type.default_validity(),
+            events: vec![MessageEvent {
+                status: MessageStatus::Queued,
+                at: now,
+                provider: None,
+                error: None,
+            }],
+        })
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Message, EngineError> {
+        let parsed = MessageId::parse(id).ok_or_else(|| EngineError::not_found("message", id))?;
+        self.inner
+            .store
+            .message(&parsed)
+            .await?
+            .ok_or_else(|| EngineError::not_found("message", id))
+    }
+
+    pub async fn messages(
+        &self,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, EngineError> {
+        Ok(self.inner.store.messages(filter, page).await?)
+    }
+
+    /// Every stored status change of matching messages. Following one message (`message_id`),
+    /// the stream starts with its stored state and ends after a final state. A subscriber that
+    /// falls too far behind has its stream ended and should subscribe again.
+    pub async fn subscribe(
+        &self,
+        filter: UpdateFilter,
+    ) -> Result<BoxStream<'static, Arc<Message>>, EngineError> {
+        let rx = self.inner.bus.receiver();
+        let snapshot = match &filter.message_id {
+            Some(id) => Some(
+                self.inner
+                    .store
+                    .message(id)
+                    .await?
+                    .ok_or_else(|| EngineError::not_found("message", id.as_str()))?,
+            ),
+            None => None,
+        };
+        Ok(UpdateBus::stream(rx, filter, snapshot))
+    }
+
+    pub async fn providers(&self) -> Result<Vec<ProviderView>, EngineError> {
+        call_t!(
+            self.inner.core.router,
+            RouterMsg::Providers,
+            CALL_TIMEOUT_MS
+        )
+        .map_err(|_| EngineError::stopped("router"))
+    }
+
+    pub async fn provider(&self, id: &str) -> Result<ProviderView, EngineError> {
+        self.providers()
+            .await?
+            .into_iter()
+            .find(|p| p.config.id.as_str() == id || p.config.slug == id)
+            .ok_or_else(|| EngineError::not_found("provider", id))
+    }
+
+    /// Providers as stored, with the live view where the provider runs.
+    pub async fn provider_configs(&self) -> Result<Vec<ProviderConfig>, EngineError> {
+        Ok(self.inner.store.providers().await?)
+    }
+
+    /// Per provider per day figures, including every change committed before the call.
+    pub async fn statistics(&self, query: StatsQuery) -> Result<Vec<DailyStats>, EngineError> {
+        if query.from > query.to {
+            return Err(EngineError::invalid("from", "must not be after `to`"));
+        }
+        let result = call_t!(
+            self.inner.core.stats,
+            |reply| StatsMsg::Query(query, reply),
+            CALL_TIMEOUT_MS
+        )
+        .map_err(|_| EngineError::stopped("statistics"))?;
+        Ok(result?)
+    }
+
+    /// A delivery receipt from a webhook; applied in order with everything else about the message.
+    pub fn report_delivery(&self, report: DeliveryReport) {
+        let _ = self.inner.core.router.cast(RouterMsg::Report(report));
+    }
+
+    /// Store reachable and engine running.
+    pub async fn is_ready(&self) -> bool {
+        self.inner.healthy.load(Ordering::SeqCst)
+            && self.inner.accepting.load(Ordering::SeqCst)
+            && self.inner.store.ping().await.is_ok()
+    }
+
+    /// Stops accepting, lets provider calls in flight finish for up to `grace`, writes what is
+    /// pending, and stops the actors. Messages not yet handed to a provider stay QUEUED for the
+    /// next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.accepting.store(false, Ordering::SeqCst);
+        let grace_ms = grace.as_millis() as u64;
+        if call_t!(self.inner.core.router, RouterMsg::Drain, grace_ms.max(1)).is_err() {
+            tracing::warn!("provider calls still in flight after the grace period");
+        }
+        let _ = call_t!(self.inner.core.logger, LoggerMsg::Flush, CALL_TIMEOUT_MS);
+        let _ = call_t!(self.inner.core.stats, StatsMsg::Drain, CALL_TIMEOUT_MS);
+        let _ = self
+            .inner
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+    }
+
+    /// Restart (or stop) a provider's actor to match its stored configuration.
+    pub fn reload_provider(&self, id: crate::domain::ProviderId) {
+        let _ = self
+            .inner
+            .supervisor
+            .cast(SupervisorMsg::ReloadProvider(id));
+    }
+
+    /// The supervisor, for supervision tests.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn supervisor(&self) -> &ActorRef<SupervisorMsg> {
+        &self.inner.supervisor
+    }
+}
+
+fn same_request(a: &Message, b: &Message) -> bool {
+    a.to == b.to
+        && a.body == b.body
+        && a.message_type == b.message_type
+        && a.sender == b.sender
+        && a.pinned_provider == b.pinned_provider
+}
+
+/// Lets a shared store error be the source of an engine error.
+#[derive(Debug)]
+struct ArcError(Arc<crate::ports::StoreError>);
+
+impl std::fmt::Display for ArcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ArcError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}

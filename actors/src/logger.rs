@@ -1,0 +1,230 @@
+//! Logger actor: the only writer of messages and their events.
+//!
+//! - Owns: the write buffer and the one commit in flight.
+//! - Accepts: `Write` from the engine handle (new messages) and the Router (status changes);
+//!   `Committed` from its own commit task; `Flush` at shutdown.
+//! - Never: awaits the store in a handler. A commit runs as a task; writes that arrive meanwhile
+//!   wait in the buffer and go together in the next commit (group commit), so many concurrent
+//!   sends share one fsync.
+//! - After a commit: publishes each applied change on the update bus, hands the figures to Stats,
+//!   then runs each write's `done` (which may dispatch the message). Changes are published in
+//!   commit order, so a message's events reach subscribers in order.
+//! - On a crash: the supervisor stops the engine (see supervisor.rs); unacknowledged writes are
+//!   not lost for messages already stored, as recovery re-reads them.
+
+use crate::{
+    domain::{Message, MessageStatus, StatsDelta},
+    ports::{EngineMetrics, MessageWrite, Store, StoreError, WriteOutcome},
+    stats::StatsMsg,
+    updates::UpdateBus,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{sync::Arc, time::Duration};
+
+/// Runs once the write is committed (or refused); it must not block.
+pub type Done = Box<dyn FnOnce(Result<WriteOutcome, Arc<StoreError>>) + Send>;
+
+pub enum LoggerMsg {
+    Write {
+        write: MessageWrite,
+        done: Option<Done>,
+    },
+    Committed {
+        batch: Vec<(MessageWrite, Option<Done>)>,
+        result: Result<Vec<WriteOutcome>, StoreError>,
+    },
+    /// Replies once everything written before it is committed.
+    Flush(RpcReplyPort<()>),
+    /// Retry status changes that a failed commit left in the buffer.
+    RetryCommit,
+}
+
+pub struct Logger;
+
+pub struct LoggerArgs {
+    pub store: Arc<dyn Store>,
+    pub bus: UpdateBus,
+    pub stats: ActorRef<StatsMsg>,
+    pub metrics: Arc<dyn EngineMetrics>,
+    pub max_batch: usize,
+}
+
+pub struct LoggerState {
+    args: LoggerArgs,
+    buffer: Vec<(MessageWrite, Option<Done>)>,
+    committing: bool,
+    retry_scheduled: bool,
+    flush_waiters: Vec<RpcReplyPort<()>>,
+}
+
+/// How long a failed commit waits before trying the buffered status changes again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
+
+impl Actor for Logger {
+    type Msg = LoggerMsg;
+    type State = LoggerState;
+    type Arguments = LoggerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: LoggerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(LoggerState {
+            args,
+            buffer: Vec::new(),
+            committing: false,
+            retry_scheduled: false,
+            flush_waiters: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            LoggerMsg::Write { write, done } => {
+                state.buffer.push((write, done));
+                state.start_commit(&myself);
+            }
+            LoggerMsg::Committed { batch, result } => {
+                state.committing = false;
+                state.finish_commit(&myself, batch, result);
+                state.start_commit(&myself);
+                if !state.committing && state.buffer.is_empty() {
+                    for waiter in state.flush_waiters.drain(..) {
+                        let _ = waiter.send(());
+                    }
+                }
+            }
+            LoggerMsg::Flush(reply) => {
+                if !state.committing && state.buffer.is_empty() {
+                    let _ = reply.send(());
+                } else {
+                    state.flush_waiters.push(reply);
+                }
+            }
+            LoggerMsg::RetryCommit => {
+                state.retry_scheduled = false;
+                state.start_commit(&myself);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LoggerState {
+    fn start_commit(&mut self, myself: &ActorRef<LoggerMsg>) {
+        if self.committing || self.buffer.is_empty() || self.retry_scheduled {
+            return;
+        }
+        let take = self.buffer.len().min(self.args.max_batch.max(1));
+        let batch: Vec<_> = self.buffer.drain(..take).collect();
+        self.committing = true;
+        let store = self.args.store.clone();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let writes: Vec<MessageWrite> = batch.iter().map(|(w, _)| w.clone()).collect();
+            let result = store.commit(&writes).await;
+            if me.cast(LoggerMsg::Committed { batch, result }).is_err() {
+                tracing::error!("the logger stopped while a commit was in flight");
+            }
+        });
+    }
+
+    fn finish_commit(
+        &mut self,
+        myself: &ActorRef<LoggerMsg>,
+        batch: Vec<(MessageWrite, Option<Done>)>,
+        result: Result<Vec<WriteOutcome>, StoreError>,
+    ) {
+        match result {
+            Ok(outcomes) => {
+                let mut deltas = Vec::new();
+                let mut applied = Vec::with_capacity(batch.len());
+                for ((write, done), outcome) in batch.into_iter().zip(outcomes) {
+                    if outcome == WriteOutcome::Applied {
+                        let message = write.message();
+                        if let Some(delta) = stats_delta(&write) {
+                            deltas.push(delta);
+                        }
+                        self.args.metrics.message_status(
+                            message.provider.as_deref(),
+                            message.message_type,
+                            message.status,
+                        );
+                        applied.push(Arc::new(message.clone()));
+                    }
+                    if let Some(done) = done {
+                        done(Ok(outcome));
+                    }
+                }
+                if !deltas.is_empty() {
+                    let _ = self.args.stats.cast(StatsMsg::Record(deltas));
+                }
+                for message in applied {
+                    self.args.bus.publish(message);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error.message = %err, error.cause_chain = ?err, "a commit failed");
+                let err = Arc::new(err);
+                let mut keep = Vec::new();
+                for (write, done) in batch {
+                    match write {
+                        // A new message that is not stored is not accepted: the caller hears so.
+                        MessageWrite::Insert(_) => {
+                            if let Some(done) = done {
+                                done(Err(err.clone()));
+                            }
+                        }
+                        // A status change already happened at the provider: keep it until the
+                        // store takes it.
+                        update @ MessageWrite::Update { .. } => keep.push((update, done)),
+                    }
+                }
+                if !keep.is_empty() {
+                    keep.append(&mut self.buffer);
+                    self.buffer = keep;
+                    self.retry_scheduled = true;
+                    myself.send_after(RETRY_AFTER_FAILURE, || LoggerMsg::RetryCommit);
+                }
+            }
+        }
+    }
+}
+
+/// What a committed change adds to the statistics. Costs count when the provider accepts the
+/// message; failures count once, when the message reaches a final failed state.
+fn stats_delta(write: &MessageWrite) -> Option<StatsDelta> {
+    let MessageWrite::Update { message, event } = write else {
+        return None;
+    };
+    let provider = message.provider.clone()?;
+    let mut delta = StatsDelta::empty(event.at.date_naive(), provider, message.message_type);
+    match event.status {
+        MessageStatus::Sent => {
+            delta.sent = 1;
+            delta.cost = message.cost.unwrap_or_default();
+        }
+        MessageStatus::Delivered => {
+            delta.delivered = 1;
+            if let Some(took) = delivery_time(message) {
+                delta.delivery_ms_sum = took;
+                delta.delivery_count = 1;
+            }
+        }
+        MessageStatus::Undelivered | MessageStatus::Failed | MessageStatus::Expired => {
+            delta.failed = 1;
+        }
+        MessageStatus::Queued | MessageStatus::Sending | MessageStatus::Retrying => return None,
+    }
+    Some(delta)
+}
+
+fn delivery_time(message: &Message) -> Option<i64> {
+    message.delivery_time().map(|d| d.num_milliseconds().max(0))
+}

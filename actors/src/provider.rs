@@ -1,0 +1,284 @@
+//! Provider actor: one per configured provider. Owns its client, circuit breaker and credit.
+//!
+//! - Accepts: `Send` from the Router (via the Logger once SENDING is stored); its own
+//!   `SendCompleted`, `BalanceFetched`, `CooldownElapsed` and `RefreshBalance`; `Health` queries.
+//! - Never: awaits the network in a handler. Each call runs as a task bounded by the provider's
+//!   `max_concurrency`; the task reports the outcome to the Router directly (so an outcome is not
+//!   lost if this actor crashes meanwhile) and to this actor for the breaker and the credit.
+//! - Tells the Router whenever its health (circuit, credit) changes, so selection stays current.
+//! - On a crash: the supervisor restarts it from the stored configuration; the breaker starts
+//!   closed and the credit is read again from the provider.
+
+use crate::{
+    domain::{MessageId, Money, ProviderConfig, ProviderSettings},
+    policy::breaker::{CircuitBreaker, CircuitState},
+    ports::{
+        Balance, EngineMetrics, ProviderError, ProviderErrorKind, SendReceipt, SendRequest,
+        SmsProvider,
+    },
+    router::RouterMsg,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{sync::Arc, time::Duration};
+use tokio::{sync::Semaphore, time::Instant};
+
+/// How often credit is read again from the provider, so a top-up is noticed.
+const BALANCE_REFRESH: Duration = Duration::from_secs(300);
+
+/// What the Router needs to choose, and what admins see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderHealth {
+    pub circuit: CircuitState,
+    /// `None` when unknown or unlimited.
+    pub credit: Option<Money>,
+    pub out_of_credit: bool,
+    pub consecutive_failures: u32,
+}
+
+impl ProviderHealth {
+    pub fn fresh() -> Self {
+        Self {
+            circuit: CircuitState::Closed,
+            credit: None,
+            out_of_credit: false,
+            consecutive_failures: 0,
+        }
+    }
+
+    pub fn can_take_messages(&self) -> bool {
+        self.circuit != CircuitState::Open && !self.out_of_credit
+    }
+}
+
+pub struct SendJob {
+    pub message_id: MessageId,
+    pub request: SendRequest,
+}
+
+pub enum ProviderMsg {
+    Send(SendJob),
+    SendCompleted {
+        failed: Option<ProviderErrorKind>,
+        cost: Option<Money>,
+    },
+    BalanceFetched(Result<Balance, ProviderError>),
+    RefreshBalance,
+    CooldownElapsed,
+    Health(RpcReplyPort<ProviderHealth>),
+    /// An injected fault, for supervision tests: the handler fails and the actor dies.
+    #[cfg(any(test, feature = "test-support"))]
+    Crash,
+}
+
+pub struct ProviderActor;
+
+pub struct ProviderArgs {
+    pub config: ProviderConfig,
+    pub client: Arc<dyn SmsProvider>,
+    pub router: ActorRef<RouterMsg>,
+    pub metrics: Arc<dyn EngineMetrics>,
+}
+
+pub struct ProviderState {
+    slug: String,
+    client: Arc<dyn SmsProvider>,
+    router: ActorRef<RouterMsg>,
+    metrics: Arc<dyn EngineMetrics>,
+    breaker: CircuitBreaker,
+    credit: Option<Money>,
+    out_of_credit: bool,
+    permits: Arc<Semaphore>,
+    last_reported: Option<ProviderHealth>,
+}
+
+impl Actor for ProviderActor {
+    type Msg = ProviderMsg;
+    type State = ProviderState;
+    type Arguments = ProviderArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ProviderArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let settings = ProviderSettings::from_json(&args.config.settings);
+        myself.send_interval(BALANCE_REFRESH, || ProviderMsg::RefreshBalance);
+        let _ = myself.cast(ProviderMsg::RefreshBalance);
+        Ok(ProviderState {
+            slug: args.config.slug.clone(),
+            client: args.client,
+            router: args.router,
+            metrics: args.metrics,
+            breaker: CircuitBreaker::new(&settings),
+            credit: None,
+            out_of_credit: false,
+            permits: Arc::new(Semaphore::new(settings.max_concurrency)),
+            last_reported: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ProviderMsg::Send(job) => state.start_send(&myself, job),
+            ProviderMsg::SendCompleted { failed, cost } => {
+                let now = Instant::now();
+                let counts = failed.is_some_and(|k| k.counts_against_provider());
+                if let Some(change) = state.breaker.record(counts, now) {
+                    state.metrics.circuit_state(&state.slug, change.gauge());
+                    if change == CircuitState::Open {
+                        tracing::warn!(provider = %state.slug, "circuit opened");
+                        myself
+                            .send_after(state.breaker.cooldown(), || ProviderMsg::CooldownElapsed);
+                    } else {
+                        tracing::info!(provider = %state.slug, state = change.as_str(), "circuit changed");
+                    }
+                }
+                match failed {
+                    Some(ProviderErrorKind::InsufficientCredit) => {
+                        state.out_of_credit = true;
+                        state.credit = Some(Money::ZERO);
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let (Some(credit), Some(cost)) = (state.credit, cost) {
+                            let left = credit - cost;
+                            state.credit = Some(left);
+                            state.out_of_credit = !left.is_positive();
+                        }
+                    }
+                }
+                if let Some(credit) = state.credit {
+                    state.metrics.credit(&state.slug, credit.cents());
+                }
+                state.report_health();
+            }
+            ProviderMsg::BalanceFetched(result) => {
+                match result {
+                    Ok(balance) => {
+                        state.credit = balance.credit;
+                        state.out_of_credit = balance.credit.is_some_and(|c| !c.is_positive());
+                        if let Some(credit) = balance.credit {
+                            state.metrics.credit(&state.slug, credit.cents());
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(provider = %state.slug, error.message = %err, "balance check failed");
+                        if err.kind == ProviderErrorKind::InsufficientCredit {
+                            state.out_of_credit = true;
+                        }
+                    }
+                }
+                state.report_health();
+            }
+            ProviderMsg::RefreshBalance => {
+                let client = state.client.clone();
+                let me = myself.clone();
+                let metrics = state.metrics.clone();
+                let slug = state.slug.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let result = client.balance().await;
+                    metrics.provider_call(
+                        &slug,
+                        "balance",
+                        started.elapsed(),
+                        error_label(&result),
+                    );
+                    let _ = me.cast(ProviderMsg::BalanceFetched(result));
+                });
+            }
+            ProviderMsg::CooldownElapsed => {
+                if let Some(change) = state.breaker.poll(Instant::now()) {
+                    state.metrics.circuit_state(&state.slug, change.gauge());
+                    tracing::info!(provider = %state.slug, "circuit half-open: one probe allowed");
+                    state.report_health();
+                }
+            }
+            ProviderMsg::Health(reply) => {
+                let _ = reply.send(state.health());
+            }
+            #[cfg(any(test, feature = "test-support"))]
+            ProviderMsg::Crash => {
+                return Err(format!("injected fault in provider {}", state.slug).into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn error_label<T>(result: &Result<T, ProviderError>) -> Option<&'static str> {
+    result
+        .as_ref()
+        .err()
+        .map(|e| crate::domain::event::ErrorKind::from(e.kind).as_str())
+}
+
+impl ProviderState {
+    fn health(&self) -> ProviderHealth {
+        ProviderHealth {
+            circuit: self.breaker.state(),
+            credit: self.credit,
+            out_of_credit: self.out_of_credit,
+            consecutive_failures: self.breaker.consecutive_failures(),
+        }
+    }
+
+    fn report_health(&mut self) {
+        let health = self.health();
+        if self.last_reported.as_ref() != Some(&health) {
+            let _ = self.router.cast(RouterMsg::ProviderHealth {
+                slug: self.slug.clone(),
+                health: health.clone(),
+            });
+            self.last_reported = Some(health);
+        }
+    }
+
+    fn start_send(&mut self, myself: &ActorRef<ProviderMsg>, job: SendJob) {
+        if !self.breaker.try_acquire(Instant::now()) {
+            // The Router chose us before it heard the circuit opened: hand the message back.
+            let err = ProviderError::new(
+                ProviderErrorKind::Unavailable,
+                "the provider's circuit is open",
+            );
+            let _ = self.router.cast(RouterMsg::SendFinished {
+                message_id: job.message_id,
+                provider: self.slug.clone(),
+                result: Err(err),
+            });
+            return;
+        }
+        let client = self.client.clone();
+        let router = self.router.clone();
+        let me = myself.clone();
+        let permits = self.permits.clone();
+        let metrics = self.metrics.clone();
+        let slug = self.slug.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let started = Instant::now();
+            let result: Result<SendReceipt, ProviderError> = client.send(&job.request).await;
+            metrics.provider_call(&slug, "send", started.elapsed(), error_label(&result));
+            let (failed, cost) = match &result {
+                Ok(receipt) => (None, receipt.cost),
+                Err(err) => {
+                    tracing::debug!(provider = %slug, message_id = %job.message_id, error.message = %err, "send failed");
+                    (Some(err.kind), None)
+                }
+            };
+            let _ = router.cast(RouterMsg::SendFinished {
+                message_id: job.message_id,
+                provider: slug,
+                result,
+            });
+            let _ = me.cast(ProviderMsg::SendCompleted { failed, cost });
+        });
+    }
+}

@@ -1,0 +1,721 @@
+//! Router actor: owns every message between acceptance and a final state; picks a provider for
+//! each, fails over, schedules retries, expires what waited too long, and applies receipts.
+//!
+//! - Accepts: `Dispatch` (a message just stored as QUEUED), `Recover` (unfinished messages at
+//!   start), `SendFinished` from provider tasks, `Report` (delivery receipts), provider
+//!   up/down/health notices from the supervisor and provider actors, `Retry`/`Tick` timers.
+//! - Never: awaits I/O in a handler. Each status change goes to the Logger; a provider is asked
+//!   to send only after SENDING is committed, so a message is never sent without a record of it.
+//! - Lanes: OTP before transactional before marketing; a provider at its concurrency limit makes
+//!   its lane wait rather than spill messages onto a costlier provider.
+//! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
+//!   process recovers every unfinished message from the store.
+
+use crate::{
+    domain::{
+        event::ErrorKind, Message, MessageError, MessageId, MessageStatus, MessageType,
+        ProviderConfig, ProviderSettings,
+    },
+    logger::{Done, LoggerMsg},
+    policy::{
+        backoff::retry_delay,
+        breaker::CircuitState,
+        selection::{choose, order, Candidate},
+    },
+    ports::{
+        DeliveryReport, DeliveryStatus, EngineMetrics, MessageWrite, ProviderError,
+        ProviderErrorKind, SendReceipt, SendRequest, Store, WriteOutcome,
+    },
+    provider::{ProviderHealth, ProviderMsg, SendJob},
+};
+use chrono::Utc;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand::{rngs::StdRng, SeedableRng};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::sync::watch;
+
+/// How often waiting messages are checked for expiry.
+const TICK: Duration = Duration::from_secs(1);
+/// Ids of messages that recently reached a final state, so a late duplicate receipt is ignored
+/// without a store read.
+const RECENT_FINAL: usize = 16_384;
+
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+/// A provider as seen from outside: its configuration and its health right now.
+#[derive(Debug, Clone)]
+pub struct ProviderView {
+    pub config: ProviderConfig,
+    pub running: bool,
+    pub health: ProviderHealth,
+    pub in_flight: usize,
+}
+
+/// The providers known to the engine, for validating requests without asking an actor.
+pub type Directory = Arc<Vec<ProviderView>>;
+
+pub enum RouterMsg {
+    Dispatch(Message),
+    Recover(Vec<Message>),
+    SendFinished {
+        message_id: MessageId,
+        provider: String,
+        result: Result<SendReceipt, ProviderError>,
+    },
+    Retry(MessageId),
+    Report(DeliveryReport),
+    /// A receipt for a message the Router no longer held, after reading it from the store.
+    ReportResolved(DeliveryReport, Option<Message>),
+    ProviderUp {
+        config: ProviderConfig,
+        actor: ActorRef<ProviderMsg>,
+    },
+    ProviderDown {
+        slug: String,
+        /// Removed from the configuration, rather than crashed.
+        removed: bool,
+    },
+    ProviderHealth {
+        slug: String,
+        health: ProviderHealth,
+    },
+    Tick,
+    Providers(RpcReplyPort<Vec<ProviderView>>),
+    /// Stop dispatching; reply once no provider call is in flight.
+    Drain(RpcReplyPort<()>),
+}
+
+pub struct Router;
+
+pub struct RouterArgs {
+    pub logger: ActorRef<LoggerMsg>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<dyn EngineMetrics>,
+    pub config: RouterConfig,
+    pub directory: watch::Sender<Directory>,
+}
+
+struct Tracked {
+    message: Message,
+    /// Providers this message failed on, so a retry prefers another.
+    tried: Vec<String>,
+}
+
+struct Entry {
+    config: ProviderConfig,
+    max_concurrency: usize,
+    actor: Option<ActorRef<ProviderMsg>>,
+    health: ProviderHealth,
+    outstanding: usize,
+}
+
+impl Entry {
+    fn capacity(&self) -> usize {
+        match self.health.circuit {
+            CircuitState::HalfOpen => 1,
+            CircuitState::Closed | CircuitState::Open => self.max_concurrency,
+        }
+    }
+
+    fn is_available(&self) -> bool {
+        self.actor.is_some() && self.config.is_active && self.health.can_take_messages()
+    }
+}
+
+pub struct RouterState {
+    args: RouterArgs,
+    providers: HashMap<String, Entry>,
+    /// Slugs in preference order (default first, then priority).
+    order: Vec<String>,
+    messages: HashMap<MessageId, Tracked>,
+    lanes: [VecDeque<MessageId>; 3],
+    by_provider_id: HashMap<(String, String), MessageId>,
+    recent_final: (HashSet<MessageId>, VecDeque<MessageId>),
+    rng: StdRng,
+    draining: bool,
+    drain_waiters: Vec<RpcReplyPort<()>>,
+}
+
+fn lane(t: MessageType) -> usize {
+    match t {
+        MessageType::Otp => 0,
+        MessageType::Transactional => 1,
+        MessageType::Marketing => 2,
+    }
+}
+
+impl Actor for Router {
+    type Msg = RouterMsg;
+    type State = RouterState;
+    type Arguments = RouterArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: RouterArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(TICK, || RouterMsg::Tick);
+        Ok(RouterState {
+            args,
+            providers: HashMap::new(),
+            order: Vec::new(),
+            messages: HashMap::new(),
+            lanes: Default::default(),
+            by_provider_id: HashMap::new(),
+            recent_final: Default::default(),
+            rng: StdRng::from_entropy(),
+            draining: false,
+            drain_waiters: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RouterMsg::Dispatch(message) => {
+                state.enqueue(message);
+                state.pump(&myself);
+            }
+            RouterMsg::Recover(messages) => {
+                state.recover(&myself, messages);
+                state.pump(&myself);
+            }
+            RouterMsg::SendFinished {
+                message_id,
+                provider,
+                result,
+            } => {
+                if let Some(entry) = state.providers.get_mut(&provider) {
+                    entry.outstanding = entry.outstanding.saturating_sub(1);
+                    state.args.metrics.in_flight(&provider, entry.outstanding);
+                }
+                state.on_send_finished(&myself, message_id, provider, result);
+                state.pump(&myself);
+                state.answer_drain_waiters();
+            }
+            RouterMsg::Retry(id) => {
+                if let Some(t) = state.messages.get(&id) {
+                    if t.message.status == MessageStatus::Retrying {
+                        let l = lane(t.message.message_type);
+                        state.lanes[l].push_back(id);
+                    }
+                }
+                state.pump(&myself);
+            }
+            RouterMsg::Report(report) => state.on_report(&myself, report),
+            RouterMsg::ReportResolved(report, message) => {
+                if let Some(message) = message {
+                    if !message.status.is_final() && !state.messages.contains_key(&message.id) {
+                        state.track(message.clone());
+                    }
+                    state.apply_report(&myself, &message.id, &report);
+                } else {
+                    tracing::debug!(provider = %report.provider, provider_message_id = %report.provider_message_id, "a receipt matched no message");
+                }
+            }
+            RouterMsg::ProviderUp { config, actor } => {
+                let settings = ProviderSettings::from_json(&config.settings);
+                let slug = config.slug.clone();
+                let outstanding = state.providers.get(&slug).map_or(0, |e| e.outstanding);
+                state.providers.insert(
+                    slug,
+                    Entry {
+                        config,
+                        max_concurrency: settings.max_concurrency,
+                        actor: Some(actor),
+                        health: ProviderHealth::fresh(),
+                        outstanding,
+                    },
+                );
+                state.providers_changed();
+                state.pump(&myself);
+            }
+            RouterMsg::ProviderDown { slug, removed } => {
+                if removed {
+                    state.providers.remove(&slug);
+                } else if let Some(entry) = state.providers.get_mut(&slug) {
+                    entry.actor = None;
+                }
+                state.providers_changed();
+            }
+            RouterMsg::ProviderHealth { slug, health } => {
+                if let Some(entry) = state.providers.get_mut(&slug) {
+                    entry.health = health;
+                }
+                state.publish_directory();
+                state.pump(&myself);
+            }
+            RouterMsg::Tick => {
+                state.expire_waiting(&myself);
+                state.pump(&myself);
+            }
+            RouterMsg::Providers(reply) => {
+                let _ = reply.send(state.views());
+            }
+            RouterMsg::Drain(reply) => {
+                state.draining = true;
+                state.drain_waiters.push(reply);
+                state.answer_drain_waiters();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RouterState {
+    fn track(&mut self, message: Message) {
+        if let Some(pid) = &message.provider_message_id {
+            if let Some(provider) = &message.provider {
+                self.by_provider_id
+                    .insert((provider.clone(), pid.clone()), message.id.clone());
+            }
+        }
+        self.messages.insert(
+            message.id.clone(),
+            Tracked {
+                message,
+                tried: Vec::new(),
+            },
+        );
+    }
+
+    fn enqueue(&mut self, message: Message) {
+        let id = message.id.clone();
+        let l = lane(message.message_type);
+        self.track(message);
+        self.lanes[l].push_back(id);
+    }
+
+    fn recover(&mut self, myself: &ActorRef<RouterMsg>, messages: Vec<Message>) {
+        let mut counts = [0usize; 3];
+        for message in messages {
+            if self.messages.contains_key(&message.id) {
+                continue;
+            }
+            match message.status {
+                MessageStatus::Queued | MessageStatus::Retrying => {
+                    counts[0] += 1;
+                    self.enqueue(message);
+                }
+                MessageStatus::Sent => {
+                    counts[1] += 1;
+                    self.track(message);
+                }
+                MessageStatus::Sending => {
+                    // The call may have reached the provider before the stop: sending again could
+                    // deliver it twice, so it is failed with a reason admins can see.
+                    counts[2] += 1;
+                    let id = message.id.clone();
+                    self.track(message);
+                    self.change(
+                        myself,
+                        &id,
+                        MessageStatus::Failed,
+                        Some(MessageError {
+                            kind: ErrorKind::Interrupted,
+                            message: "the process stopped during the provider call; not resent, to avoid a duplicate".into(),
+                        }),
+                        None,
+                    );
+                }
+                MessageStatus::Delivered
+                | MessageStatus::Undelivered
+                | MessageStatus::Failed
+                | MessageStatus::Expired => {}
+            }
+        }
+        tracing::info!(
+            requeued = counts[0],
+            awaiting_receipt = counts[1],
+            interrupted = counts[2],
+            "recovered unfinished messages"
+        );
+    }
+
+    /// Applies a status change and writes it; `done` runs once it is committed.
+    fn change(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        id: &MessageId,
+        next: MessageStatus,
+        error: Option<MessageError>,
+        done: Option<Done>,
+    ) -> bool {
+        let Some(tracked) = self.messages.get_mut(id) else {
+            return false;
+        };
+        let event = match tracked.message.transition(next, Utc::now(), error) {
+            Ok(event) => event.clone(),
+            Err(illegal) => {
+                tracing::debug!(message_id = %id, %illegal, "status change refused");
+                return false;
+            }
+        };
+        // The snapshot carries the whole history: the store appends only `event`, while
+        // subscribers get every event so far.
+        let write = MessageWrite::Update {
+            message: tracked.message.clone(),
+            event,
+        };
+        if next.is_final() {
+            self.finish(id);
+        }
+        let _ = myself;
+        self.write(write, done);
+        true
+    }
+
+    fn write(&self, write: MessageWrite, done: Option<Done>) {
+        if self
+            .args
+            .logger
+            .cast(LoggerMsg::Write { write, done })
+            .is_err()
+        {
+            tracing::error!("the logger is not running: a status change was not stored");
+        }
+    }
+
+    fn finish(&mut self, id: &MessageId) {
+        if let Some(t) = self.messages.remove(id) {
+            if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
+                self.by_provider_id.remove(&(p, pid));
+            }
+        }
+        let (set, queue) = &mut self.recent_final;
+        if set.insert(id.clone()) {
+            queue.push_back(id.clone());
+            if queue.len() > RECENT_FINAL {
+                if let Some(old) = queue.pop_front() {
+                    set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn candidates(&self) -> Vec<Candidate<'_>> {
+        self.order
+            .iter()
+            .filter_map(|slug| self.providers.get(slug))
+            .map(|e| Candidate {
+                slug: &e.config.slug,
+                is_default: e.config.is_default,
+                priority: e.config.priority,
+                available: e.is_available(),
+            })
+            .collect()
+    }
+
+    /// Hands waiting messages to providers, lane by lane, while providers have room.
+    fn pump(&mut self, myself: &ActorRef<RouterMsg>) {
+        if self.draining {
+            return;
+        }
+        let now = Utc::now();
+        for l in 0..self.lanes.len() {
+            while let Some(id) = self.lanes[l].front().cloned() {
+                let Some(tracked) = self.messages.get(&id) else {
+                    self.lanes[l].pop_front();
+                    continue;
+                };
+                if !matches!(
+                    tracked.message.status,
+                    MessageStatus::Queued | MessageStatus::Retrying
+                ) {
+                    self.lanes[l].pop_front();
+                    continue;
+                }
+                if tracked.message.expires_at <= now {
+                    self.lanes[l].pop_front();
+                    self.expire(myself, &id);
+                    continue;
+                }
+                let chosen = choose(
+                    &self.candidates(),
+                    tracked.message.pinned_provider.as_deref(),
+                    &tracked.tried,
+                )
+                .map(str::to_owned);
+                let Some(slug) = chosen else {
+                    // Nobody can take it now; it waits for a provider to recover, or expires.
+                    break;
+                };
+                let Some(entry) = self.providers.get(&slug) else {
+                    break;
+                };
+                if entry.outstanding >= entry.capacity() {
+                    break;
+                }
+                self.lanes[l].pop_front();
+                self.start_attempt(myself, &id, &slug);
+            }
+        }
+        for t in MessageType::ALL {
+            self.args.metrics.queue_depth(t, self.lanes[lane(t)].len());
+        }
+    }
+
+    fn start_attempt(&mut self, myself: &ActorRef<RouterMsg>, id: &MessageId, slug: &str) {
+        let Some(entry) = self.providers.get_mut(slug) else {
+            return;
+        };
+        let Some(actor) = entry.actor.clone() else {
+            return;
+        };
+        entry.outstanding += 1;
+        self.args.metrics.in_flight(slug, entry.outstanding);
+        let sender = entry.config.sender_id.clone();
+        let Some(tracked) = self.messages.get_mut(id) else {
+            return;
+        };
+        tracked.message.provider = Some(slug.to_owned());
+        tracked.message.attempts += 1;
+        let m = &tracked.message;
+        let job = SendJob {
+            message_id: m.id.clone(),
+            request: SendRequest {
+                message_id: m.id.clone(),
+                to: m.to.clone(),
+                body: m.body.clone(),
+                sender: m.sender.clone().or(sender),
+                encoding: m.encoding,
+                segments: m.segments,
+                message_type: m.message_type,
+            },
+        };
+        let router = myself.clone();
+        let provider = slug.to_owned();
+        let done: Done = Box::new(move |result| {
+            if !matches!(result, Ok(WriteOutcome::Applied)) {
+                return;
+            }
+            let message_id = job.message_id.clone();
+            if actor.cast(ProviderMsg::Send(job)).is_err() {
+                let err =
+                    ProviderError::new(ProviderErrorKind::Unavailable, "the provider stopped");
+                let _ = router.cast(RouterMsg::SendFinished {
+                    message_id,
+                    provider,
+                    result: Err(err),
+                });
+            }
+        });
+        self.change(myself, id, MessageStatus::Sending, None, Some(done));
+    }
+
+    fn on_send_finished(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        id: MessageId,
+        provider: String,
+        result: Result<SendReceipt, ProviderError>,
+    ) {
+        let Some(tracked) = self.messages.get_mut(&id) else {
+            tracing::debug!(message_id = %id, "an outcome for a message no longer tracked");
+            return;
+        };
+        match result {
+            Ok(receipt) => {
+                let m = &mut tracked.message;
+                m.provider_message_id = Some(receipt.provider_message_id.clone());
+                m.cost = receipt.cost.or(m.cost);
+                if let Some(segments) = receipt.segments {
+                    m.segments = segments;
+                }
+                if m.status == MessageStatus::Sending {
+                    self.by_provider_id
+                        .insert((provider, receipt.provider_message_id), id.clone());
+                    self.change(myself, &id, MessageStatus::Sent, None, None);
+                }
+            }
+            Err(err) => {
+                tracked.tried.push(provider.clone());
+                let error = err.to_message_error();
+                let m = &tracked.message;
+                if err.kind.is_permanent_for_message() {
+                    self.change(myself, &id, MessageStatus::Failed, Some(error), None);
+                    return;
+                }
+                if m.attempts >= self.args.config.max_attempts {
+                    let error = MessageError {
+                        kind: error.kind,
+                        message: format!("{} (after {} attempts)", error.message, m.attempts),
+                    };
+                    self.change(myself, &id, MessageStatus::Failed, Some(error), None);
+                    return;
+                }
+                let pinned = m.pinned_provider.is_some();
+                let attempts = m.attempts;
+                let tried = tracked.tried.clone();
+                let another = !pinned && {
+                    let candidates = self.candidates();
+                    choose(&candidates, None, &tried)
+                        .is_some_and(|next| !tried.iter().any(|t| t == next))
+                };
+                let delay = if another {
+                    Duration::ZERO
+                } else {
+                    retry_delay(
+                        attempts,
+                        self.args.config.retry_base,
+                        self.args.config.retry_max,
+                        err.retry_after,
+                        &mut self.rng,
+                    )
+                };
+                if self.change(myself, &id, MessageStatus::Retrying, Some(error), None) {
+                    tracing::debug!(message_id = %id, %provider, ?delay, "retrying");
+                    if delay.is_zero() {
+                        let _ = myself.cast(RouterMsg::Retry(id));
+                    } else {
+                        myself.send_after(delay, move || RouterMsg::Retry(id));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_report(&mut self, myself: &ActorRef<RouterMsg>, report: DeliveryReport) {
+        let id = report
+            .message_id
+            .clone()
+            .filter(|id| self.messages.contains_key(id))
+            .or_else(|| {
+                self.by_provider_id
+                    .get(&(report.provider.clone(), report.provider_message_id.clone()))
+                    .cloned()
+            });
+        if let Some(id) = id {
+            self.apply_report(myself, &id, &report);
+            return;
+        }
+        if report
+            .message_id
+            .as_ref()
+            .is_some_and(|id| self.recent_final.0.contains(id))
+        {
+            return;
+        }
+        let store = self.args.store.clone();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let found = match &report.message_id {
+                Some(id) => store.message(id).await,
+                None => {
+                    store
+                        .message_by_provider_id(&report.provider, &report.provider_message_id)
+                        .await
+                }
+            };
+            match found {
+                Ok(message) => {
+                    let _ = me.cast(RouterMsg::ReportResolved(report, message));
+                }
+                Err(err) => {
+                    tracing::warn!(error.message = %err, "could not look up a receipt's message")
+                }
+            }
+        });
+    }
+
+    fn apply_report(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        id: &MessageId,
+        report: &DeliveryReport,
+    ) {
+        let next = match report.status {
+            DeliveryStatus::Pending => return,
+            DeliveryStatus::Delivered => MessageStatus::Delivered,
+            DeliveryStatus::Undelivered | DeliveryStatus::Failed => MessageStatus::Undelivered,
+        };
+        let error = report.error.clone().or_else(|| {
+            (next == MessageStatus::Undelivered).then(|| MessageError {
+                kind: ErrorKind::Rejected,
+                message: "the network reported the message undelivered".into(),
+            })
+        });
+        self.change(myself, id, next, error, None);
+    }
+
+    fn expire(&mut self, myself: &ActorRef<RouterMsg>, id: &MessageId) {
+        let error = MessageError {
+            kind: ErrorKind::Expired,
+            message: "its validity ran out before a provider could take it".into(),
+        };
+        self.change(myself, id, MessageStatus::Expired, Some(error), None);
+    }
+
+    fn expire_waiting(&mut self, myself: &ActorRef<RouterMsg>) {
+        let now = Utc::now();
+        let expired: Vec<MessageId> = self
+            .lanes
+            .iter()
+            .flatten()
+            .filter(|id| {
+                self.messages
+                    .get(*id)
+                    .is_some_and(|t| t.message.expires_at <= now)
+            })
+            .cloned()
+            .collect();
+        for id in expired {
+            self.expire(myself, &id);
+        }
+    }
+
+    fn providers_changed(&mut self) {
+        let mut candidates: Vec<Candidate<'_>> = self
+            .providers
+            .values()
+            .map(|e| Candidate {
+                slug: &e.config.slug,
+                is_default: e.config.is_default,
+                priority: e.config.priority,
+                available: true,
+            })
+            .collect();
+        order(&mut candidates);
+        self.order = candidates.iter().map(|c| c.slug.to_owned()).collect();
+        self.publish_directory();
+    }
+
+    fn views(&self) -> Vec<ProviderView> {
+        self.order
+            .iter()
+            .filter_map(|s| self.providers.get(s))
+            .map(|e| ProviderView {
+                config: e.config.clone(),
+                running: e.actor.is_some(),
+                health: e.health.clone(),
+                in_flight: e.outstanding,
+            })
+            .collect()
+    }
+
+    fn publish_directory(&self) {
+        self.args.directory.send_replace(Arc::new(self.views()));
+    }
+
+    fn answer_drain_waiters(&mut self) {
+        if !self.draining || self.providers.values().any(|e| e.outstanding > 0) {
+            return;
+        }
+        for waiter in self.drain_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+}

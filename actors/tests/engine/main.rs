@@ -1,0 +1,1 @@
+//! Engine tests over in-memory fakes of the store and providers.
