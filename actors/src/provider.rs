@@ -18,8 +18,9 @@ use crate::{
     },
     router::RouterMsg,
 };
+use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{sync::Arc, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::{sync::Semaphore, time::Instant};
 
 /// How often credit is read again from the provider, so a top-up is noticed.
@@ -264,7 +265,17 @@ impl ProviderState {
                 return;
             };
             let started = Instant::now();
-            let result: Result<SendReceipt, ProviderError> = client.send(&job.request).await;
+            // A panicking client must not strand the message in SENDING: it becomes an error.
+            let result: Result<SendReceipt, ProviderError> =
+                AssertUnwindSafe(client.send(&job.request))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ProviderError::new(
+                            ProviderErrorKind::Unavailable,
+                            "the provider client failed unexpectedly",
+                        ))
+                    });
             metrics.provider_call(&slug, "send", started.elapsed(), error_label(&result));
             let (failed, cost) = match &result {
                 Ok(receipt) => (None, receipt.cost),
