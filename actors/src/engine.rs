@@ -166,7 +166,7 @@ impl Engine {
             .core
             .logger
             .cast(LoggerMsg::Write {
-                write: MessageWrite::Insert(message.clone()),
+                write: Box::new(MessageWrite::Insert(message.clone())),
                 done: Some(done),
             })
             .map_err(|_| EngineError::stopped("logger"))?;
@@ -340,6 +340,11 @@ impl Engine {
             .into_iter()
             .find(|p| p.config.id.as_str() == id || p.config.slug == id)
             .ok_or_else(|| EngineError::not_found("provider", id))
+    }
+
+    /// The providers and their health, updated on every change: wait on it rather than poll.
+    pub fn watch_providers(&self) -> watch::Receiver<Directory> {
+        self.inner.directory.clone()
     }
 
     /// Providers as stored, with the live view where the provider runs.

@@ -26,7 +26,7 @@ pub type Done = Box<dyn FnOnce(Result<WriteOutcome, Arc<StoreError>>) + Send>;
 
 pub enum LoggerMsg {
     Write {
-        write: MessageWrite,
+        write: Box<MessageWrite>,
         done: Option<Done>,
     },
     Committed {
@@ -87,7 +87,7 @@ impl Actor for Logger {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             LoggerMsg::Write { write, done } => {
-                state.buffer.push((write, done));
+                state.buffer.push((*write, done));
                 state.start_commit(&myself);
             }
             LoggerMsg::Committed { batch, result } => {

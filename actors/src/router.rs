@@ -382,7 +382,10 @@ impl RouterState {
         if self
             .args
             .logger
-            .cast(LoggerMsg::Write { write, done })
+            .cast(LoggerMsg::Write {
+                write: Box::new(write),
+                done,
+            })
             .is_err()
         {
             tracing::error!("the logger is not running: a status change was not stored");

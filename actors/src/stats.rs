@@ -18,15 +18,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 type Key = (NaiveDate, String, crate::domain::MessageType);
+type StatsReply = RpcReplyPort<Result<Vec<DailyStats>, StoreError>>;
 
 pub enum StatsMsg {
     Record(Vec<StatsDelta>),
     Flush,
     Flushed(Result<(), (StoreError, Vec<StatsDelta>)>),
-    Query(
-        StatsQuery,
-        RpcReplyPort<Result<Vec<DailyStats>, StoreError>>,
-    ),
+    Query(StatsQuery, StatsReply),
     /// Replies once every recorded delta is in the store.
     Drain(RpcReplyPort<()>),
 }
@@ -42,10 +40,7 @@ pub struct StatsState {
     store: Arc<dyn Store>,
     pending: HashMap<Key, StatsDelta>,
     flushing: bool,
-    waiting_queries: Vec<(
-        StatsQuery,
-        RpcReplyPort<Result<Vec<DailyStats>, StoreError>>,
-    )>,
+    waiting_queries: Vec<(StatsQuery, StatsReply)>,
     drain_waiters: Vec<RpcReplyPort<()>>,
 }
 

@@ -1,1 +1,9 @@
-//! Engine tests over in-memory fakes of the store and providers.
+//! Engine tests over in-memory fakes of the store and providers: one binary, a module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod breaker;
+mod failover;
+mod helpers;
+mod lifecycle;
+mod recovery;
+mod supervision;
