@@ -1,0 +1,137 @@
+//! `spawn_app()`: smsgate on port 0 with a fresh data dir and known tokens, plus typed helpers.
+
+use serde_json::{json, Value};
+use smsgate::{config::Settings, startup::Application};
+use std::{net::SocketAddr, path::Path, time::Duration};
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+pub const SERVICE: &str = "test-service-token-0123456789";
+
+pub struct TestApp {
+    pub public: SocketAddr,
+    pub internal: SocketAddr,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        ("SMSGATE_LISTEN".into(), "127.0.0.1:0".into()),
+        ("SMSGATE_INTERNAL_LISTEN".into(), "127.0.0.1:0".into()),
+        ("SMSGATE_DATA_DIR".into(), dir.display().to_string()),
+        ("SMSGATE_ADMIN_TOKEN".into(), ADMIN.into()),
+        ("SMSGATE_SERVICE_TOKEN".into(), SERVICE.into()),
+        ("SMSGATE_MODE".into(), "dev".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load_from(None, env).expect("test settings are valid")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(dir, &[]).await
+}
+
+pub async fn spawn_app_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+    smsgate::telemetry::init_for_tests();
+    let app = Application::build(settings(dir.path(), extra))
+        .await
+        .expect("application builds");
+    let (public, internal) = (app.public_addr(), app.internal_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("application runs");
+    });
+    TestApp {
+        public,
+        internal,
+        client: reqwest::Client::new(),
+        dir,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.public)
+    }
+
+    pub fn internal_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.internal)
+    }
+
+    /// Stops the server gracefully and hands back its data dir, for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(20), handle)
+                .await
+                .expect("stops in time")
+                .expect("stops cleanly");
+        }
+        self.dir
+    }
+
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status(), 200, "GraphQL answers 200");
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(Some(ADMIN), query, variables).await
+    }
+
+    /// Sends through GraphQL and returns the `message` of the payload.
+    pub async fn send_sms(&self, input: Value) -> Value {
+        let answer = self
+            .graphql(
+                "mutation($input: SendSmsInput!) { sendSms(input: $input) { message { id to status type encoding segments } } }",
+                json!({ "input": input }),
+            )
+            .await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        answer["data"]["sendSms"]["message"].clone()
+    }
+
+    pub async fn message(&self, id: &str) -> Value {
+        let answer = self
+            .graphql(
+                "query($id: ID!) { message(id: $id) { id to body status provider providerMessageId cost attempts segments encoding sentAt deliveredAt events { status provider } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        answer["data"]["message"].clone()
+    }
+
+    /// Follows one message over the WebSocket until it reaches `status`.
+    pub async fn wait_for_status(&self, id: &str, status: &str) -> Vec<String> {
+        let mut ws = crate::subscription::connect(self, ADMIN).await;
+        let seen = crate::subscription::follow(&mut ws, &json!({ "id": id }), status).await;
+        assert_eq!(seen.last().map(String::as_str), Some(status), "{seen:?}");
+        seen
+    }
+}
+
+pub fn error_code(answer: &Value) -> &str {
+    answer["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {answer}"))
+}
