@@ -1,1 +1,22 @@
-//! placeholder
+//! smsgate: a self-hosted SMS gateway. This crate holds the adapters around the engine
+//! (`smsgate-actors`) and the composition root; its modules are public so that `tests/` can
+//! build the whole application.
+//!
+//! # Layout
+//!
+//! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
+//! - `config`: `Settings`, layered from compiled-in defaults, `smsgate.toml` and `SMSGATE_*`.
+//! - `http`: the axum side: bearer-token auth and the REST error shape.
+//! - `metrics`: the prometheus registry behind the engine's metrics port and `/metrics`.
+//! - `providers`: the provider factory and the concrete adapters (the mock, for now).
+//! - `telemetry`: the tracing subscriber (pretty or JSON), and a quiet one for tests.
+
+// Tests may unwrap: a panic there is a failed assertion. The non-test build still denies it.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod providers;
+pub mod telemetry;

@@ -1,0 +1,337 @@
+//! Bearer-token authentication: who is calling (`Caller`), found by comparing the presented
+//! token with the configured ones in constant time; a 401 JSON body when no token matches.
+//!
+//! Use the `Caller` extractor in a handler, or the [`require_caller`] middleware in front of a
+//! whole router (it verifies once and leaves the `Caller` in the request's extensions, where the
+//! extractor picks it up). Both need `Arc<TokenVerifier>` reachable from the router's state.
+
+use super::error::ApiError;
+use crate::config::{SecretString, Settings};
+use axum::{
+    extract::{FromRef, FromRequestParts, Request, State},
+    http::{header, request::Parts, HeaderMap},
+    middleware::Next,
+    response::Response,
+};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// All of the API: providers, tokens, every message.
+    Admin,
+    /// Sending, and reading the messages it sent: the services that use the gateway.
+    Service,
+    /// Reading only: dashboards and support staff.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Service => "service",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+/// An authenticated caller. `name` says which token it used (`admin`, `service`, or a named
+/// token), for logs and audit; it is never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    pub name: String,
+}
+
+impl Caller {
+    /// Refuses (FORBIDDEN) unless this caller's role is one of `allowed`.
+    pub fn require(&self, allowed: &'static [Role]) -> Result<(), ApiError> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden { allowed })
+        }
+    }
+}
+
+/// Why a request is not authenticated. The messages are what the client reads in the 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("malformed Authorization header: expected `Bearer <token>`")]
+    Malformed,
+    #[error("invalid token")]
+    Invalid,
+}
+
+/// The known tokens, kept only as SHA-256 digests. Comparing digests of equal length in constant
+/// time means neither the bytes nor the length of a token can be learnt from response timings.
+pub struct TokenVerifier {
+    known: Vec<([u8; 32], Caller)>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let callers: Vec<&Caller> = self.known.iter().map(|(_, caller)| caller).collect();
+        f.debug_struct("TokenVerifier")
+            .field("callers", &callers)
+            .finish()
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl TokenVerifier {
+    /// Accepts the admin and the service token, each when given.
+    pub fn new(admin: Option<&SecretString>, service: Option<&SecretString>) -> Self {
+        let verifier = Self { known: Vec::new() };
+        let verifier = match admin {
+            Some(token) => verifier.with_token(token, Role::Admin, "admin"),
+            None => verifier,
+        };
+        match service {
+            Some(token) => verifier.with_token(token, Role::Service, "service"),
+            None => verifier,
+        }
+    }
+
+    /// From the configured `admin_token` and `service_token`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self::new(
+            settings.admin_token.as_ref(),
+            settings.service_token.as_ref(),
+        )
+    }
+
+    /// Accepts one more token, for `role`, logged as `name`.
+    pub fn with_token(mut self, token: &SecretString, role: Role, name: &str) -> Self {
+        self.known.push((
+            digest(token.expose()),
+            Caller {
+                role,
+                name: name.to_owned(),
+            },
+        ));
+        self
+    }
+
+    /// The caller this token belongs to. Every known token is compared, matched or not, so the
+    /// time taken does not depend on which one matched.
+    pub fn verify(&self, token: &str) -> Option<Caller> {
+        let presented = digest(token);
+        let mut found = None;
+        for (known, caller) in &self.known {
+            if bool::from(known.ct_eq(&presented)) {
+                found = Some(caller);
+            }
+        }
+        found.cloned()
+    }
+
+    /// Reads `Authorization: Bearer <token>` and verifies it.
+    pub fn verify_headers(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+        // RFC 7235: the scheme is case-insensitive.
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Malformed);
+        }
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(AuthError::Malformed);
+        }
+        self.verify(token).ok_or(AuthError::Invalid)
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        verify_logged(&verifier, &parts.headers)
+    }
+}
+
+fn verify_logged(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    verifier.verify_headers(headers).map_err(|reason| {
+        // Never the token: only why it was refused.
+        tracing::info!(reason = %reason, "unauthenticated request");
+        ApiError::from(reason)
+    })
+}
+
+/// Middleware: refuses the request with a 401 unless it carries a known token, and hands the
+/// `Caller` on in the request's extensions. Use with `axum::middleware::from_fn_with_state`.
+pub async fn require_caller(
+    State(verifier): State<Arc<TokenVerifier>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = verify_logged(&verifier, request.headers())?;
+    tracing::debug!(caller = %caller.name, role = caller.role.as_str(), "authenticated");
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{
+        body::{to_bytes, Body},
+        http::StatusCode,
+        middleware,
+        routing::get,
+        Extension, Router,
+    };
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    const ADMIN: &str = "admin-token-0123456789";
+    const SERVICE: &str = "service-token-0123456789";
+
+    fn verifier() -> Arc<TokenVerifier> {
+        Arc::new(TokenVerifier::new(
+            Some(&SecretString::new(ADMIN)),
+            Some(&SecretString::new(SERVICE)),
+        ))
+    }
+
+    /// A route that echoes who called, through the extractor.
+    fn extractor_app() -> Router {
+        Router::new()
+            .route(
+                "/whoami",
+                get(|caller: Caller| async move { format!("{}:{}", caller.role.as_str(), caller.name) }),
+            )
+            .route(
+                "/admin-only",
+                get(|caller: Caller| async move {
+                    caller.require(&[Role::Admin])?;
+                    Ok::<_, ApiError>("ok")
+                }),
+            )
+            .with_state(verifier())
+    }
+
+    async fn call(app: Router, path: &str, authorization: Option<&str>) -> (StatusCode, String) {
+        let mut request = axum::http::Request::get(path);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn error_code(body: &str) -> String {
+        let value: Value = serde_json::from_str(body).unwrap();
+        value["error"]["code"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn each_configured_token_is_its_role() {
+        let (status, body) =
+            call(extractor_app(), "/whoami", Some(&format!("Bearer {ADMIN}"))).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "admin:admin"));
+        let (status, body) = call(
+            extractor_app(),
+            "/whoami",
+            Some(&format!("bearer {SERVICE}")),
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "service:service"));
+    }
+
+    #[tokio::test]
+    async fn missing_malformed_or_wrong_tokens_get_a_401_json_body() {
+        let wrong = format!("Bearer {ADMIN}x");
+        let basic = format!("Basic {ADMIN}");
+        for (authorization, message) in [
+            (None, "missing bearer token"),
+            (Some(wrong.as_str()), "invalid token"),
+            (Some(basic.as_str()), "malformed Authorization header"),
+            (Some("Bearer "), "malformed Authorization header"),
+        ] {
+            let (status, body) = call(extractor_app(), "/whoami", authorization).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+            assert_eq!(error_code(&body), "UNAUTHENTICATED");
+            assert!(body.contains(message), "{authorization:?}: {body}");
+            assert!(!body.contains(ADMIN), "the token was echoed: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_token_of_the_wrong_role_is_forbidden() {
+        let (status, body) = call(
+            extractor_app(),
+            "/admin-only",
+            Some(&format!("Bearer {SERVICE}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let (status, _) = call(
+            extractor_app(),
+            "/admin-only",
+            Some(&format!("Bearer {ADMIN}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn with_no_tokens_configured_nobody_gets_in() {
+        let app = Router::new()
+            .route("/whoami", get(|_: Caller| async { "in" }))
+            .with_state(Arc::new(TokenVerifier::new(None, None)));
+        let (status, _) = call(app, "/whoami", Some("Bearer anything")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn the_middleware_guards_a_whole_router_and_passes_the_caller_on() {
+        let verifier = verifier();
+        let app = Router::new()
+            .route(
+                "/a",
+                get(|Extension(caller): Extension<Caller>| async move { caller.name }),
+            )
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&verifier),
+                require_caller,
+            ));
+        let (status, body) = call(app.clone(), "/a", Some(&format!("Bearer {SERVICE}"))).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "service"));
+        let (status, body) = call(app, "/a", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    }
+
+    #[test]
+    fn debug_never_shows_the_tokens() {
+        let shown = format!("{:?}", verifier());
+        assert!(!shown.contains(ADMIN) && !shown.contains(SERVICE));
+        assert!(shown.contains("admin") && shown.contains("service"));
+    }
+}
