@@ -19,4 +19,5 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod providers;
+pub mod startup;
 pub mod telemetry;

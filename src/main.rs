@@ -1,1 +1,63 @@
-fn main() {}
+//! The `smsgate` binary: parse the command line, load the configuration, run. Start-up failures
+//! are one clear line on stderr and exit code 1.
+
+use clap::Parser;
+use smsgate::{
+    cli::{config_check, Cli, Command, ConfigCommand},
+    config::Settings,
+    startup::Application,
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() {
+    if let Err(err) = run().await {
+        eprintln!("smsgate: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command_or_serve() {
+        Command::Serve => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            // Installed once per process; a second install cannot happen here.
+            let _ = telemetry::init(settings.log_format);
+            let app = Application::build(settings).await?;
+            for line in app.banner() {
+                println!("{line}");
+            }
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Config(ConfigCommand::Check) => {
+            println!("{}", config_check(cli.config.as_deref())?);
+            Ok(())
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error.message = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,4 +1,50 @@
-//! The HTTP side: bearer-token authentication and the REST error shape shared by every route.
+//! The HTTP side: the two routers (public and internal), their shared layers, bearer-token
+//! authentication and the REST error shape shared by every route.
 
 pub mod auth;
+pub mod dto;
 pub mod error;
+pub mod graphql;
+pub mod health;
+pub mod internal;
+pub mod layers;
+pub mod state;
+
+pub use state::AppState;
+
+use axum::{
+    middleware,
+    routing::{get, post},
+    Router,
+};
+
+/// GraphQL, GraphiQL, the WebSocket endpoint, health and metrics: what the internet may reach.
+pub fn public_router(state: AppState) -> Router {
+    let graphql = Router::new()
+        .route(
+            "/graphql",
+            post(graphql::execute).get(graphql::graphiql),
+        )
+        .route("/graphql/ws", get(graphql::websocket));
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
+    layers::apply(graphql.merge(ops), &state).with_state(state)
+}
+
+/// `/internal/sms/*`: for services on the same host or private network, never the public one.
+pub fn internal_router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/internal/sms/send", post(internal::send))
+        .route("/internal/sms/status/{token}", get(internal::status))
+        .route("/internal/sms/balance", get(internal::balance))
+        .route_layer(middleware::from_fn_with_state(
+            state.verifier.clone(),
+            auth::require_caller,
+        ));
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    layers::apply(routes.merge(ops), &state).with_state(state)
+}

@@ -33,7 +33,7 @@ async fn metrics_count_messages_by_provider_type_and_status() {
         .find(|l| {
             l.starts_with("smsgate_messages_total{")
                 && l.contains("provider=\"mock\"")
-                && l.contains("status=\"DELIVERED\"")
+                && l.contains("status=\"delivered\"")
                 && l.contains("type=\"otp\"")
         })
         .unwrap_or_else(|| panic!("no delivered counter in:\n{text}"));

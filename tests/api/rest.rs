@@ -64,5 +64,5 @@ async fn internal_send_refuses_bad_input_with_a_json_error() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "INVALID_INPUT");
-    assert_eq!(body["error"]["field"], "to");
+    assert_eq!(body["error"]["field"], "phone_number");
 }

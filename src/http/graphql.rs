@@ -1,0 +1,48 @@
+//! GraphQL over HTTP: POST /graphql (bearer token required), GET /graphql (GraphiQL), and
+//! /graphql/ws (graphql-transport-ws; the token travels in `connection_init`).
+
+use crate::http::{auth::Caller, AppState};
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::{
+    extract::{State, WebSocketUpgrade},
+    response::{Html, IntoResponse, Response},
+};
+
+pub async fn execute(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    state
+        .schema
+        .execute(request.into_inner().data(caller))
+        .await
+        .into()
+}
+
+pub async fn graphiql() -> impl IntoResponse {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+pub async fn websocket(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let verifier = state.verifier.clone();
+            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| async move {
+                    smsgate_graphql::caller_from_init(&payload, |token| verifier.verify(token))
+                })
+                .serve()
+        })
+}

@@ -1,0 +1,91 @@
+//! The seed's internal REST routes (`/internal/sms/*`), served on the internal listener only.
+
+use crate::http::{
+    auth::{Caller, Role},
+    dto::{SendRequest, SmsLog},
+    error::ApiError,
+    AppState,
+};
+use axum::{
+    extract::{rejection::JsonRejection, Path, State},
+    http::StatusCode,
+    Json,
+};
+use serde_json::{json, Value};
+use smsgate_actors::{EngineError, SendSms};
+
+const SENDERS: &[Role] = &[Role::Admin, Role::Service];
+
+/// `POST /internal/sms/send`: 202 with the stored (QUEUED) message.
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<SendRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SmsLog>), ApiError> {
+    caller.require(SENDERS)?;
+    let Json(request) = body.map_err(|rejection| {
+        EngineError::invalid("body", rejection.body_text())
+    })?;
+    let message_type = request.message_type()?;
+    let message = state
+        .engine
+        .send(SendSms {
+            to: request.phone_number,
+            body: request.message,
+            message_type,
+            sender: request.sender,
+            provider: request.provider,
+            idempotency_key: request.idempotency_key,
+        })
+        .await
+        .map_err(rest_field_names)?;
+    Ok((StatusCode::ACCEPTED, Json(SmsLog::from(&message))))
+}
+
+/// `GET /internal/sms/status/{token}`: the message, by smsgate's id.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token): Path<String>,
+) -> Result<Json<SmsLog>, ApiError> {
+    caller.require(SENDERS)?;
+    let message = state.engine.message(&token).await?;
+    Ok(Json(SmsLog::from(&message)))
+}
+
+/// `GET /internal/sms/balance`: the credit each running provider reports, in eurocents.
+pub async fn balance(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(SENDERS)?;
+    let providers = state.engine.providers().await?;
+    let balances: Vec<Value> = providers
+        .iter()
+        .map(|p| {
+            json!({
+                "provider": p.config.slug,
+                "is_default": p.config.is_default,
+                "credit": p.health.credit.map(|c| c.cents()),
+                "out_of_credit": p.health.out_of_credit,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "providers": balances })))
+}
+
+/// The engine names fields as GraphQL does; REST callers know them by the seed's names.
+fn rest_field_names(err: EngineError) -> EngineError {
+    match err {
+        EngineError::InvalidInput { field, reason } => EngineError::InvalidInput {
+            field: match field {
+                "to" => "phone_number",
+                "body" => "message",
+                "idempotencyKey" => "idempotency_key",
+                other => other,
+            },
+            reason,
+        },
+        other => other,
+    }
+}

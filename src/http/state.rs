@@ -1,0 +1,22 @@
+//! AppState: what every route handler can reach.
+
+use crate::{http::auth::TokenVerifier, metrics::Metrics};
+use axum::extract::FromRef;
+use smsgate_actors::Engine;
+use smsgate_graphql::SmsSchema;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub schema: SmsSchema,
+    pub verifier: Arc<TokenVerifier>,
+    pub metrics: Arc<Metrics>,
+    pub max_body_bytes: usize,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}

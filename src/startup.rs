@@ -1,0 +1,235 @@
+//! The composition root: `Application::build` wires settings, store, providers, engine, schema
+//! and both listeners; `run_until_stopped` serves until a shutdown signal, then drains.
+
+use crate::{
+    config::{Mode, SecretString, Settings},
+    http::{self, auth::TokenVerifier, AppState},
+    metrics::Metrics,
+    providers::Factory,
+    store::EmbeddedStore,
+};
+use anyhow::Context;
+use chrono::Utc;
+use rand::{distributions::Alphanumeric, Rng};
+use smsgate_actors::{
+    domain::{ProviderConfig, ProviderId, ProviderKind},
+    ports::Store,
+    Engine, EngineConfig, EngineDeps,
+};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+/// How long open connections (WebSocket subscribers, say) get to close after the engine drained.
+const CONNECTION_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    engine: Engine,
+    public: TcpListener,
+    internal: TcpListener,
+    state: AppState,
+    grace: Duration,
+    banner: Vec<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(&settings.data_dir).with_context(|| {
+                format!(
+                    "could not open the embedded store in {}",
+                    settings.data_dir.display()
+                )
+            })?,
+        );
+        let mut banner = vec![format!(
+            "store: embedded SQLite in {}",
+            settings.data_dir.display()
+        )];
+        let configured = store
+            .providers()
+            .await
+            .context("could not read the providers from the store")?;
+        if !configured.iter().any(|p| p.is_active) {
+            match settings.mode {
+                Mode::Prod => anyhow::bail!(
+                    "no active provider is configured; add one before starting in prod mode"
+                ),
+                Mode::Dev if configured.is_empty() => {
+                    store
+                        .insert_provider(&dev_mock())
+                        .await
+                        .context("could not configure the dev mock provider")?;
+                    banner.push("dev mode: configured the mock provider as the default".into());
+                }
+                Mode::Dev => {}
+            }
+        }
+
+        let (admin, admin_generated) = token_or_generate(settings.admin_token.as_ref(), "admin");
+        let (service, service_generated) =
+            token_or_generate(settings.service_token.as_ref(), "service");
+        if admin_generated || service_generated {
+            banner.push("dev mode: generated tokens (set SMSGATE_ADMIN_TOKEN / SMSGATE_SERVICE_TOKEN to choose them):".into());
+            if admin_generated {
+                banner.push(format!("  admin token:   {}", admin.expose()));
+            }
+            if service_generated {
+                banner.push(format!("  service token: {}", service.expose()));
+            }
+        }
+        let verifier = Arc::new(TokenVerifier::new(Some(&admin), Some(&service)));
+
+        let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
+        let engine = Engine::start(EngineDeps {
+            store,
+            providers: Arc::new(Factory::new()),
+            metrics: metrics.clone(),
+            config: EngineConfig {
+                max_attempts: settings.max_attempts,
+                retry_base: settings.retry_base(),
+                retry_max: settings.retry_max(),
+                max_segments: settings.max_segments,
+                ..EngineConfig::default()
+            },
+        })
+        .await
+        .context("the engine did not start")?;
+        let providers = engine.providers().await?;
+        banner.push(format!(
+            "providers: {}",
+            if providers.is_empty() {
+                "none active".to_owned()
+            } else {
+                providers
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} ({}{})",
+                            p.config.slug,
+                            p.config.kind.as_str(),
+                            if p.config.is_default { ", default" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+
+        let public = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", settings.listen))?;
+        let internal = TcpListener::bind(settings.internal_listen)
+            .await
+            .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
+        let state = AppState {
+            schema: smsgate_graphql::build_schema(engine.clone()),
+            engine: engine.clone(),
+            verifier,
+            metrics,
+            max_body_bytes: settings.max_body_bytes,
+        };
+        let (p, i) = (addr(&public), addr(&internal));
+        banner.insert(
+            0,
+            format!("smsgate listening on http://{p} (GraphQL and GraphiQL at /graphql) and http://{i} (internal)"),
+        );
+        Ok(Application {
+            engine,
+            public,
+            internal,
+            state,
+            grace: settings.shutdown_grace(),
+            banner,
+        })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        addr(&self.public)
+    }
+
+    pub fn internal_addr(&self) -> SocketAddr {
+        addr(&self.internal)
+    }
+
+    /// What an operator needs to know at start: where, which store, which providers, tokens.
+    pub fn banner(&self) -> &[String] {
+        &self.banner
+    }
+
+    /// Serves both listeners until `shutdown` completes; then stops accepting messages, lets
+    /// provider calls in flight finish within the grace period, writes what is pending, and
+    /// closes the listeners.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let public = axum::serve(self.public, http::public_router(self.state.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let internal = axum::serve(self.internal, http::internal_router(self.state.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let servers = tokio::spawn(async move { tokio::try_join!(public.into_future(), internal.into_future()) });
+
+        shutdown.await;
+        tracing::info!("shutting down: no new messages; draining provider calls");
+        self.engine.shutdown(self.grace).await;
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(CONNECTION_GRACE, servers).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(err))) => return Err(err).context("a listener failed"),
+            Ok(Err(join)) => return Err(join).context("a listener task failed"),
+            Err(_) => tracing::warn!("connections still open after the grace period; closing"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+fn token_or_generate(given: Option<&SecretString>, role: &str) -> (SecretString, bool) {
+    match given {
+        Some(token) => (token.clone(), false),
+        None => {
+            let random: String = rand::thread_rng()
+                .sample_iter(&Alphanumeric)
+                .take(40)
+                .map(char::from)
+                .collect();
+            (SecretString::new(format!("sg_{role}_{random}")), true)
+        }
+    }
+}
+
+/// The mock provider dev mode configures when there is none: accepts at once, delivers at once.
+fn dev_mock() -> ProviderConfig {
+    let now = Utc::now();
+    ProviderConfig {
+        id: ProviderId::generate(),
+        name: "Mock (development)".into(),
+        slug: "mock".into(),
+        kind: ProviderKind::Mock,
+        is_active: true,
+        is_default: true,
+        priority: 100,
+        features: vec!["sms".into(), "delivery_reports".into()],
+        sender_id: None,
+        api_base_url: None,
+        credentials: None,
+        api_key_hint: None,
+        settings: serde_json::json!({
+            "latency_ms": 0,
+            "delivery_delay_ms": 0,
+            "price_per_segment_cents": 3.5
+        }),
+        created_at: now,
+        updated_at: now,
+    }
+}
