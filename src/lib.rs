@@ -6,9 +6,11 @@
 //!
 //! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
 //! - `config`: `Settings`, layered from compiled-in defaults, `smsgate.toml` and `SMSGATE_*`.
-//! - `http`: the axum side: bearer-token auth and the REST error shape.
+//! - `http`: the axum side: routers, GraphQL transport, internal REST, auth, error shape, health.
 //! - `metrics`: the prometheus registry behind the engine's metrics port and `/metrics`.
 //! - `providers`: the provider factory and the concrete adapters (the mock, for now).
+//! - `startup`: `Application::build` and `run_until_stopped`, the composition root.
+//! - `store`: the `Store` backends; the embedded SQLite store is the default.
 //! - `telemetry`: the tracing subscriber (pretty or JSON), and a quiet one for tests.
 
 // Tests may unwrap: a panic there is a failed assertion. The non-test build still denies it.
@@ -20,4 +22,5 @@ pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

@@ -1,0 +1,162 @@
+//! The `Store` contract as checks any backend runs: each takes a fresh, empty store and panics
+//! with a description when the backend behaves differently from what the engine relies on.
+//!
+//! Test-only (`#[cfg(test)]`): every backend lives in this crate and calls these from its own
+//! tests, one `#[tokio::test]` per check on a store of its own. The fixtures are here; the
+//! checks are in `contract/`, by concern.
+
+// Checks, not production code: a step that fails should fail the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod listing;
+mod messages;
+mod providers;
+
+pub use listing::{
+    every_filter_narrows_the_listing, listing_is_newest_first_and_pages_without_gaps_or_repeats,
+};
+pub use messages::{
+    a_batch_that_fails_keeps_none_of_its_writes,
+    idempotency_key_duplicates_are_reported_and_the_rest_of_the_batch_applies,
+    insert_then_read_back_with_events, receipt_lookup_by_provider_and_response_token,
+    unfinished_messages_are_the_non_final_ones_oldest_first, updates_append_events_in_order,
+};
+pub use providers::{
+    exactly_one_default_after_set_default, provider_slug_is_unique,
+    providers_round_trip_update_and_delete, statistics_add_up_across_commits,
+};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use smsgate_actors::domain::{
+    event::ErrorKind, Encoding, Message, MessageError, MessageEvent, MessageFilter, MessageId,
+    MessageStatus, MessageType, Page, PageRequest, ProviderConfig, ProviderId, ProviderKind, E164,
+};
+use smsgate_actors::ports::{MessageWrite, Store, WriteOutcome};
+
+/// A time with milliseconds, so a backend that drops them is caught by equality checks. Not
+/// finer: BSON dates keep milliseconds, and that is all the engine's times need.
+pub fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap() + Duration::milliseconds(123)
+}
+
+/// A freshly accepted message: QUEUED, with its first event.
+pub fn queued(to: &str, created_at: DateTime<Utc>) -> Message {
+    Message {
+        id: MessageId::generate(),
+        to: E164::from_stored(to.to_owned()),
+        body: "Codul tău este 123456".into(),
+        message_type: MessageType::Transactional,
+        sender: None,
+        pinned_provider: None,
+        idempotency_key: None,
+        status: MessageStatus::Queued,
+        provider: None,
+        provider_message_id: None,
+        encoding: Encoding::Ucs2,
+        segments: 1,
+        cost: None,
+        attempts: 0,
+        error: None,
+        created_at,
+        updated_at: created_at,
+        sent_at: None,
+        delivered_at: None,
+        expires_at: created_at + Duration::hours(24),
+        events: vec![MessageEvent {
+            status: MessageStatus::Queued,
+            at: created_at,
+            provider: None,
+            error: None,
+        }],
+    }
+}
+
+/// Moves `m` to `next` as the engine does and returns the write that stores the step.
+pub fn step(m: &mut Message, next: MessageStatus, error: Option<MessageError>) -> MessageWrite {
+    let at = m.updated_at + Duration::milliseconds(250);
+    let event = m.transition(next, at, error).unwrap().clone();
+    MessageWrite::Update {
+        message: m.clone(),
+        event,
+    }
+}
+
+/// A message already in `status` (events and times to match), for inserting directly.
+pub(crate) fn in_status(to: &str, created_at: DateTime<Utc>, status: MessageStatus) -> Message {
+    use MessageStatus::*;
+    let mut m = queued(to, created_at);
+    m.provider = Some("smso".into());
+    let path: &[MessageStatus] = match status {
+        Queued => &[],
+        Sending => &[Sending],
+        Sent => &[Sending, Sent],
+        Delivered => &[Sending, Sent, Delivered],
+        Undelivered => &[Sending, Sent, Undelivered],
+        Retrying => &[Sending, Retrying],
+        Failed => &[Failed],
+        Expired => &[Expired],
+    };
+    for &next in path {
+        let error = matches!(next, Retrying | Failed | Undelivered).then(|| MessageError {
+            kind: ErrorKind::Timeout,
+            message: "the provider did not answer".into(),
+        });
+        step(&mut m, next, error);
+    }
+    m
+}
+
+pub(crate) fn provider(slug: &str) -> ProviderConfig {
+    ProviderConfig {
+        id: ProviderId::generate(),
+        name: format!("{slug} account"),
+        slug: slug.into(),
+        kind: ProviderKind::Mock,
+        is_active: true,
+        is_default: false,
+        priority: 10,
+        features: vec!["sms".into(), "dlr".into()],
+        sender_id: None,
+        api_base_url: None,
+        credentials: None,
+        api_key_hint: None,
+        settings: serde_json::json!({}),
+        created_at: base_time(),
+        updated_at: base_time(),
+    }
+}
+
+pub(crate) async fn commit(store: &dyn Store, writes: Vec<MessageWrite>) -> Vec<WriteOutcome> {
+    store.commit(&writes).await.unwrap()
+}
+
+pub(crate) async fn insert_all(store: &dyn Store, messages: &[Message]) {
+    let writes = messages.iter().cloned().map(MessageWrite::Insert).collect();
+    let outcomes = commit(store, writes).await;
+    assert!(outcomes.iter().all(|o| *o == WriteOutcome::Applied));
+}
+
+pub(crate) async fn all_pages(
+    store: &dyn Store,
+    filter: &MessageFilter,
+    first: usize,
+) -> Vec<Page<Message>> {
+    let mut pages: Vec<Page<Message>> = Vec::new();
+    loop {
+        let after = pages.last().map(|p| p.items.last().unwrap().id.clone());
+        let page = store
+            .messages(filter, &PageRequest { first, after })
+            .await
+            .unwrap();
+        let more = page.has_next_page;
+        assert!(pages.len() < 1000, "paging does not end");
+        pages.push(page);
+        if !more {
+            return pages;
+        }
+    }
+}
+
+pub(crate) fn ids(messages: &[Message]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id.clone()).collect()
+}

@@ -1,0 +1,209 @@
+//! The embedded store's schema: connection settings and the migrations that build the tables.
+//!
+//! Migrations are a list applied in order, the count applied so far kept in `PRAGMA
+//! user_version`; each runs in its own transaction with the version bump, so a crash between two
+//! leaves a database that the next start carries on from. Never edit a released step: append one.
+
+use super::sqlite_error;
+use rusqlite::{Connection, TransactionBehavior};
+use smsgate_actors::ports::StoreError;
+use std::time::Duration;
+
+/// How long a statement waits for a lock held by another connection (a checkpoint, a second
+/// process on the same file) before giving up with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The statuses `unfinished_messages` returns. SQLite only uses a partial index when the query
+/// repeats the index's condition word for word, so both are built from this one constant; a test
+/// checks it against `MessageStatus::is_final`.
+pub(super) const UNFINISHED_STATUSES: &str = "('QUEUED', 'SENDING', 'SENT', 'RETRYING')";
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the seed's MongoDB collections as tables. Times are RFC 3339 UTC text with nine
+    // fractional digits, so text order is time order; money is integer millicents.
+    r"
+    CREATE TABLE sms_providers (
+        id            TEXT PRIMARY KEY NOT NULL,
+        name          TEXT NOT NULL,
+        slug          TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL,
+        is_active     INTEGER NOT NULL,
+        is_default    INTEGER NOT NULL,
+        priority      INTEGER NOT NULL,
+        features      TEXT NOT NULL,
+        sender_id     TEXT,
+        api_base_url  TEXT,
+        credentials   TEXT,
+        api_key_hint  TEXT,
+        settings      TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    ) STRICT;
+    -- At most one default, whatever a writer gets wrong.
+    CREATE UNIQUE INDEX sms_providers_one_default ON sms_providers (is_default)
+        WHERE is_default = 1;
+
+    CREATE TABLE sms_logs (
+        id              TEXT PRIMARY KEY NOT NULL,
+        phone_number    TEXT NOT NULL,
+        message         TEXT NOT NULL,
+        message_type    TEXT NOT NULL,
+        sender          TEXT,
+        pinned_provider TEXT,
+        idempotency_key TEXT UNIQUE,
+        status          TEXT NOT NULL,
+        provider        TEXT,
+        response_token  TEXT,
+        encoding        TEXT NOT NULL,
+        segments        INTEGER NOT NULL,
+        cost            INTEGER,
+        attempts        INTEGER NOT NULL,
+        error_kind      TEXT,
+        error_message   TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        sent_at         TEXT,
+        delivered_at    TEXT,
+        expires_at      TEXT NOT NULL
+    ) STRICT;
+    -- Each listing filter with id second, so a filtered page is an index range walked newest
+    -- first that stops after `first + 1` rows.
+    CREATE INDEX sms_logs_status ON sms_logs (status, id);
+    CREATE INDEX sms_logs_provider ON sms_logs (provider, id);
+    CREATE INDEX sms_logs_message_type ON sms_logs (message_type, id);
+    CREATE INDEX sms_logs_phone_number ON sms_logs (phone_number, id);
+    CREATE INDEX sms_logs_created_at ON sms_logs (created_at, id);
+    -- id last so that the newest match needs no sort: without it the planner prefers walking
+    -- sms_logs_provider in id order, every message of the provider.
+    CREATE INDEX sms_logs_receipt ON sms_logs (provider, response_token, id);
+    CREATE INDEX sms_logs_unfinished ON sms_logs (id)
+        WHERE status IN ('QUEUED', 'SENDING', 'SENT', 'RETRYING');
+
+    CREATE TABLE sms_events (
+        message_id    TEXT NOT NULL REFERENCES sms_logs (id) ON DELETE CASCADE,
+        seq           INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        at            TEXT NOT NULL,
+        provider      TEXT,
+        error_kind    TEXT,
+        error_message TEXT,
+        PRIMARY KEY (message_id, seq)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE sms_statistics (
+        day             TEXT NOT NULL,
+        provider        TEXT NOT NULL,
+        message_type    TEXT NOT NULL,
+        sent            INTEGER NOT NULL,
+        delivered       INTEGER NOT NULL,
+        failed          INTEGER NOT NULL,
+        cost            INTEGER NOT NULL,
+        delivery_ms_sum INTEGER NOT NULL,
+        delivery_count  INTEGER NOT NULL,
+        PRIMARY KEY (day, provider, message_type)
+    ) STRICT, WITHOUT ROWID;
+    ",
+];
+
+/// The schema version this build writes: the number of migrations.
+pub(super) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Settings every connection needs; they are per connection, so each one gets them on open.
+pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(sqlite_error)?;
+    // Each distinct filter combination is its own statement text; keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(())
+}
+
+/// The writer's settings: WAL so readers never wait for it, and FULL sync so that a commit that
+/// returned has reached the disk (an accepted message must survive a power cut).
+pub(super) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    configure(conn)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(sqlite_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(
+            format!("the database refused WAL mode (it is in {mode} mode)").into(),
+        ));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(sqlite_error)?;
+    Ok(())
+}
+
+/// Readers never write: `query_only` turns a bug that tries into an error instead of a second
+/// writer.
+pub(super) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
+    configure(conn)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(sqlite_error)
+}
+
+/// Brings the schema up to `current_version`. Safe at every start: applied steps are skipped.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version = user_version(conn)?;
+    if !(0..=current_version()).contains(&version) {
+        return Err(StoreError::Corrupt(format!(
+            "schema version {version} is not one this smsgate knows (0 to {})",
+            current_version()
+        )));
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // IMMEDIATE: a second process starting at the same time waits here instead of applying
+        // the same step twice.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_error)?;
+        if user_version(&tx)? > index as i64 {
+            continue;
+        }
+        tx.execute_batch(step).map_err(sqlite_error)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(sqlite_error)?;
+        tx.commit().map_err(sqlite_error)?;
+    }
+    Ok(())
+}
+
+pub(super) fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(sqlite_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smsgate_actors::domain::MessageStatus;
+
+    #[test]
+    fn the_unfinished_statuses_are_exactly_the_non_final_ones() {
+        let expected = MessageStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert_eq!(UNFINISHED_STATUSES, format!("({expected})"));
+        assert!(
+            MIGRATIONS
+                .iter()
+                .any(|step| step.contains(&format!("WHERE status IN {UNFINISHED_STATUSES}"))),
+            "the partial index must use the same condition as the query"
+        );
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() -> Result<(), StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(sqlite_error)?;
+        migrate(&mut conn)?;
+        migrate(&mut conn)?;
+        assert_eq!(user_version(&conn)?, current_version());
+        Ok(())
+    }
+}

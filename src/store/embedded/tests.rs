@@ -1,0 +1,242 @@
+//! The embedded store against the store contract, plus what only a file on disk can show:
+//! durability across reopening, its settings, and corrupt rows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::store::contract::{self, base_time, queued, step};
+use chrono::Duration;
+use smsgate_actors::domain::{MessageStatus, MessageType, Money};
+use tempfile::TempDir;
+
+fn fresh() -> (TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+macro_rules! contract_checks {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $check() {
+            let (_dir, store) = fresh();
+            contract::$check(&store).await;
+        }
+    )*};
+}
+
+contract_checks!(
+    insert_then_read_back_with_events,
+    idempotency_key_duplicates_are_reported_and_the_rest_of_the_batch_applies,
+    updates_append_events_in_order,
+    a_batch_that_fails_keeps_none_of_its_writes,
+    listing_is_newest_first_and_pages_without_gaps_or_repeats,
+    every_filter_narrows_the_listing,
+    unfinished_messages_are_the_non_final_ones_oldest_first,
+    receipt_lookup_by_provider_and_response_token,
+    providers_round_trip_update_and_delete,
+    provider_slug_is_unique,
+    exactly_one_default_after_set_default,
+    statistics_add_up_across_commits,
+);
+
+#[tokio::test]
+async fn data_survives_reopening() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("nested").join("data");
+    let mut m = queued("+40755000001", base_time());
+    let provider_id = {
+        let store = EmbeddedStore::open(&data_dir).unwrap();
+        assert!(store.path().starts_with(&data_dir));
+        store
+            .commit(&[MessageWrite::Insert(m.clone())])
+            .await
+            .unwrap();
+        m.provider = Some("smso".into());
+        store
+            .commit(&[step(&mut m, MessageStatus::Sending, None)])
+            .await
+            .unwrap();
+        let mut p = contract_provider();
+        p.is_default = true;
+        store.insert_provider(&p).await.unwrap();
+        let mut delta =
+            StatsDelta::empty(base_time().date_naive(), "smso".into(), MessageType::Otp);
+        delta.cost = Money::from_millicents(3_500);
+        store.add_statistics(&[delta]).await.unwrap();
+        p.id
+    };
+    let store = EmbeddedStore::open(&data_dir).unwrap();
+    assert_eq!(store.message(&m.id).await.unwrap(), Some(m.clone()));
+    assert_eq!(store.unfinished_messages().await.unwrap(), vec![m]);
+    let provider = store.provider(&provider_id).await.unwrap().unwrap();
+    assert!(provider.is_default);
+    let day = base_time().date_naive();
+    let rows = store
+        .statistics(&StatsQuery {
+            from: day,
+            to: day,
+            provider: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].cost, Money::from_millicents(3_500));
+}
+
+fn contract_provider() -> ProviderConfig {
+    ProviderConfig {
+        id: ProviderId::generate(),
+        name: "SMSO".into(),
+        slug: "smso".into(),
+        kind: smsgate_actors::domain::ProviderKind::Smso,
+        is_active: true,
+        is_default: false,
+        priority: 0,
+        features: vec![],
+        sender_id: None,
+        api_base_url: None,
+        credentials: Some("encrypted".into()),
+        api_key_hint: Some("****3f9a".into()),
+        settings: serde_json::json!({}),
+        created_at: base_time(),
+        updated_at: base_time(),
+    }
+}
+
+#[tokio::test]
+async fn writes_are_durable_and_readers_never_wait_for_the_writer() {
+    let (dir, store) = fresh();
+    {
+        let writer = lock(&store.inner.writer);
+        let journal: String = writer
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        let synchronous: i64 = writer
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        let foreign_keys: bool = writer
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "FULL");
+        assert!(foreign_keys);
+    }
+    // A long write transaction held open by another connection does not block a read.
+    let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    other
+        .execute(
+            "INSERT INTO sms_statistics VALUES ('2026-01-01', 'x', 'otp', 1, 0, 0, 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+    store.ping().await.unwrap();
+    assert!(store
+        .messages(
+            &Default::default(),
+            &PageRequest {
+                first: 1,
+                after: None
+            }
+        )
+        .await
+        .is_ok());
+    other.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_parse_is_reported_as_corrupt() {
+    let (dir, store) = fresh();
+    let m = queued("+40755000001", base_time());
+    store
+        .commit(&[MessageWrite::Insert(m.clone())])
+        .await
+        .unwrap();
+    let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    other
+        .execute(
+            "UPDATE sms_logs SET status = 'LOST' WHERE id = ?1",
+            [m.id.as_str()],
+        )
+        .unwrap();
+
+    let err = store.message(&m.id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(what) if what.contains("LOST")),
+        "{err:?}"
+    );
+    let listed = store
+        .messages(
+            &Default::default(),
+            &PageRequest {
+                first: 10,
+                after: None,
+            },
+        )
+        .await;
+    assert!(matches!(listed, Err(StoreError::Corrupt(_))), "{listed:?}");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_smsgate_is_refused() {
+    let (dir, store) = fresh();
+    drop(store);
+    let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    other
+        .pragma_update(None, "user_version", schema::current_version() + 1)
+        .unwrap();
+    drop(other);
+    let err = EmbeddedStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_and_writes_all_land() {
+    let (_dir, store) = fresh();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut m = queued("+40755000001", base_time() + Duration::seconds(i));
+                store
+                    .commit(&[MessageWrite::Insert(m.clone())])
+                    .await
+                    .unwrap();
+                store
+                    .commit(&[step(&mut m, MessageStatus::Sending, None)])
+                    .await
+                    .unwrap();
+                let read = store.message(&m.id).await.unwrap();
+                assert_eq!(read, Some(m));
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let page = store
+        .messages(
+            &Default::default(),
+            &PageRequest {
+                first: 100,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 16);
+}
+
+#[tokio::test]
+async fn times_keep_their_nanoseconds() {
+    let (_dir, store) = fresh();
+    let at = base_time() + Duration::nanoseconds(456_789);
+    let mut m = queued("+40755000001", at);
+    m.provider = Some("smso".into());
+    store
+        .commit(&[MessageWrite::Insert(m.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.message(&m.id).await.unwrap(), Some(m));
+}
