@@ -16,7 +16,12 @@ use smsgate_actors::{
     ports::Store,
     Engine, EngineConfig, EngineDeps,
 };
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 use tokio::net::TcpListener;
 
 /// How long open connections (WebSocket subscribers, say) get to close after the engine drained.
