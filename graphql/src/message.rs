@@ -468,9 +468,9 @@ pub struct MessageQuery;
 impl MessageQuery {
     /// One message with its events. An unknown id is a NOT_FOUND error.
     #[graphql(guard = "RoleGuard::new(Permission::ReadMessages)")]
-    async fn message(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Message> {
+    async fn message(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Message>> {
         let message = engine(ctx)?.message(&id).await.gql()?;
-        Ok(Message(Arc::new(message)))
+        Ok(Some(Message(Arc::new(message))))
     }
 
     /// Messages matching `filter`, newest first, a page at a time: `first` (default 20, at most
@@ -481,9 +481,10 @@ impl MessageQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<MessageFilter>,
-        #[graphql(default_with = "DEFAULT_PAGE")] first: i32,
+        #[graphql(default_with = "Some(DEFAULT_PAGE)")] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<MessageConnection> {
+        let first = first.unwrap_or(DEFAULT_PAGE);
         if !(0..=MAX_PAGE).contains(&first) {
             return Err(ApiError::invalid(
                 "first",

@@ -166,8 +166,8 @@ impl ProviderQuery {
 
     /// One provider, by id or by slug. An unknown one is a NOT_FOUND error.
     #[graphql(guard = "RoleGuard::new(Permission::ReadProviders)")]
-    async fn provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Provider> {
+    async fn provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Provider>> {
         let view = engine(ctx)?.provider(&id).await.gql()?;
-        Ok(Provider(view))
+        Ok(Some(Provider(view)))
     }
 }

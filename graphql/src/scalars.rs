@@ -12,7 +12,12 @@ use smsgate_actors::domain::MessageId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DateTime(pub chrono::DateTime<Utc>);
 
-#[Scalar(name = "DateTime")]
+/// A point in time: an RFC 3339 string, answered in UTC with milliseconds
+/// (`2026-11-24T09:30:00.000Z`); any offset is accepted on input.
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
+)]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
@@ -48,7 +53,11 @@ pub struct Date(pub NaiveDate);
 
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
-#[Scalar(name = "Date")]
+/// A calendar day (UTC), as `2026-11-24`.
+#[Scalar(
+    name = "Date",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339#section-5.6"
+)]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {

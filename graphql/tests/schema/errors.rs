@@ -113,7 +113,7 @@ async fn bad_arguments_are_invalid_input() {
         (
             "query Q($f: MessageFilter) { messages(filter: $f) { edges { cursor } } }",
             json!({ "f": { "status": "LOST" } }),
-            None,
+            Some("status"),
         ),
         (
             r#"{ messages(filter: { status: LOST }) { edges { cursor } } }"#,
@@ -123,7 +123,7 @@ async fn bad_arguments_are_invalid_input() {
         (
             "query Q($f: MessageFilter) { messages(filter: $f) { edges { cursor } } }",
             json!({ "f": { "createdFrom": "yesterday" } }),
-            None,
+            Some("createdFrom"),
         ),
         (
             r#"{ messages(filter: { createdFrom: "yesterday" }) { edges { cursor } } }"#,

@@ -7,9 +7,11 @@
 mod helpers;
 
 mod auth;
+mod contract;
 mod errors;
 mod messages;
 mod providers;
+
 mod send;
 mod statistics;
 mod subscriptions;

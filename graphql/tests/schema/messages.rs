@@ -144,7 +144,8 @@ async fn pages_cover_every_message_once_newest_first() {
 #[tokio::test]
 async fn an_empty_page_has_no_end_cursor() {
     let api = spawn_api().await;
-    let data = api.admin(LIST, json!({ "first": 5 })).await;
+    // An explicit null `first` means the default page size.
+    let data = api.admin(LIST, json!({ "first": null })).await;
     assert_eq!(data["messages"]["edges"], json!([]));
     assert_eq!(
         data["messages"]["pageInfo"],
