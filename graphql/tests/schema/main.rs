@@ -11,7 +11,6 @@ mod contract;
 mod errors;
 mod messages;
 mod providers;
-
 mod send;
 mod statistics;
 mod subscriptions;
