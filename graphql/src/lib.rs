@@ -1,1 +1,55 @@
-//! placeholder
+//! The smsgate GraphQL API: an async-graphql schema over the engine's [`Engine`] handle. It knows
+//! nothing of HTTP: the server puts a [`Caller`] into each request's (or WebSocket connection's)
+//! data and runs the schema this crate builds.
+//!
+//! # Layout
+//! - `schema`: the `Query`, `Mutation` and `Subscription` roots, merged from the parts below.
+//! - `message`: `sendSms`, `message`, `messages`, `messageUpdates` and the `Message` type.
+//! - `provider`: `providers`, `provider` and the `Provider` type (never its credentials).
+//! - `statistics`: `statistics`, per provider per day.
+//! - `context`: `Caller`, roles and their permissions, the guard, the WebSocket init helper.
+//! - `error`: `ApiError`, the `extensions.code` contract, and the extension that gives every
+//!   error a code.
+//! - `scalars`: `DateTime`, `Date` and the pagination cursor.
+
+pub mod context;
+pub mod error;
+pub mod message;
+pub mod provider;
+pub mod scalars;
+pub mod schema;
+pub mod statistics;
+
+pub use context::{caller_from_init, Caller, Permission, Role, RoleGuard};
+pub use error::{ApiError, ErrorCodes, CODES};
+pub use schema::{Mutation, Query, Subscription};
+
+use async_graphql::{Schema, SchemaBuilder};
+use smsgate_actors::Engine;
+
+pub type SmsSchema = Schema<Query, Mutation, Subscription>;
+
+/// Deepest query accepted: the deepest useful one (`messages.edges.node.events.error.kind`) is 6.
+pub const MAX_DEPTH: usize = 12;
+/// Most fields one query may select, so that one request cannot ask for unbounded work.
+pub const MAX_COMPLEXITY: usize = 1000;
+
+/// The schema with its limits, error codes and the engine, for a server that wants to add its
+/// own extensions or data before `finish()`.
+pub fn schema_builder(engine: Engine) -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(engine)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .extension(ErrorCodes)
+}
+
+/// The schema, ready to execute. Introspection stays on: GraphiQL needs it and the schema is
+/// no secret.
+pub fn build_schema(engine: Engine) -> SmsSchema {
+    schema_builder(engine).finish()
+}

@@ -1,0 +1,18 @@
+//! The schema's roots, merged from the per-domain parts: each domain (messages, providers,
+//! statistics) owns its fields, and adding one is a line here.
+
+use crate::{
+    message::{MessageMutation, MessageQuery, MessageSubscription},
+    provider::ProviderQuery,
+    statistics::StatisticsQuery,
+};
+use async_graphql::{MergedObject, MergedSubscription};
+
+#[derive(MergedObject, Default)]
+pub struct Query(MessageQuery, ProviderQuery, StatisticsQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(MessageMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(MessageSubscription);

@@ -1,0 +1,17 @@
+//! In-process tests of the GraphQL API over an `Engine` built on the engine's test fakes: queries
+//! and mutations through `Schema::execute`, subscriptions through `Schema::execute_stream`, and
+//! the graphql-transport-ws protocol through `async_graphql::http::WebSocket`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod contract;
+mod errors;
+mod messages;
+mod providers;
+mod send;
+mod statistics;
+mod subscriptions;
+mod websocket;
