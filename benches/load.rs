@@ -40,8 +40,16 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--url" => o.url = value("--url")?,
             "--token" => o.token = value("--token")?,
-            "--clients" => o.clients = value("--clients")?.parse().map_err(|e| format!("--clients: {e}"))?,
-            "--seconds" => o.seconds = value("--seconds")?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--clients" => {
+                o.clients = value("--clients")?
+                    .parse()
+                    .map_err(|e| format!("--clients: {e}"))?
+            }
+            "--seconds" => {
+                o.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
             "--pid" => o.pid = Some(value("--pid")?.parse().map_err(|e| format!("--pid: {e}"))?),
             "--rest" => o.rest = true,
             // cargo bench passes --bench to every bench binary.
@@ -64,7 +72,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-const MUTATION: &str = "mutation($input: SendSmsInput!) { sendSms(input: $input) { message { id status } } }";
+const MUTATION: &str =
+    "mutation($input: SendSmsInput!) { sendSms(input: $input) { message { id status } } }";
 
 #[tokio::main]
 async fn main() {
@@ -145,8 +154,14 @@ async fn main() {
     println!("accepted:           {accepted}");
     println!("errors:             {}", errors.load(Ordering::Relaxed));
     println!("accepted/s:         {:.0}", accepted as f64 / elapsed);
-    println!("latency p50:        {:.2} ms", total.value_at_quantile(0.50) as f64 / 1000.0);
-    println!("latency p99:        {:.2} ms", total.value_at_quantile(0.99) as f64 / 1000.0);
+    println!(
+        "latency p50:        {:.2} ms",
+        total.value_at_quantile(0.50) as f64 / 1000.0
+    );
+    println!(
+        "latency p99:        {:.2} ms",
+        total.value_at_quantile(0.99) as f64 / 1000.0
+    );
     println!("latency max:        {:.2} ms", total.max() as f64 / 1000.0);
     if let Some(pid) = o.pid {
         match peak_rss_kib(pid) {

@@ -38,14 +38,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store: Arc<dyn Store> = Arc::new(
-            EmbeddedStore::open(&settings.data_dir).with_context(|| {
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::open(&settings.data_dir).with_context(|| {
                 format!(
                     "could not open the embedded store in {}",
                     settings.data_dir.display()
                 )
-            })?,
-        );
+            })?);
         let mut banner = vec![format!(
             "store: embedded SQLite in {}",
             settings.data_dir.display()
@@ -176,7 +175,10 @@ impl Application {
             .with_graceful_shutdown(stopped(stop_rx.clone()));
         let internal = axum::serve(self.internal, http::internal_router(self.state.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let servers = tokio::spawn(async move { tokio::try_join!(public.into_future(), internal.into_future()) });
+        let servers =
+            tokio::spawn(
+                async move { tokio::try_join!(public.into_future(), internal.into_future()) },
+            );
 
         shutdown.await;
         tracing::info!("shutting down: no new messages; draining provider calls");

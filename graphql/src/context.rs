@@ -39,6 +39,14 @@ impl Permission {
 }
 
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Service => "service",
+            Self::Viewer => "viewer",
+        }
+    }
+
     /// The permission table, in one place.
     pub fn can(self, permission: Permission) -> bool {
         match self {

@@ -1,7 +1,7 @@
 //! Bearer-token authentication: who is calling (`Caller`), found by comparing the presented
 //! token with the configured ones in constant time; a 401 JSON body when no token matches.
 //!
-//! Use the `Caller` extractor in a handler, or the [`require_caller`] middleware in front of a
+//! Use the `Authenticated` extractor in a handler, or the [`require_caller`] middleware in front of a
 //! whole router (it verifies once and leaves the `Caller` in the request's extensions, where the
 //! extractor picks it up). Both need `Arc<TokenVerifier>` reachable from the router's state.
 
@@ -17,43 +17,19 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// All of the API: providers, tokens, every message.
-    Admin,
-    /// Sending, and reading the messages it sent: the services that use the gateway.
-    Service,
-    /// Reading only: dashboards and support staff.
-    Viewer,
-}
+pub use smsgate_graphql::{Caller, Role};
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Service => "service",
-            Self::Viewer => "viewer",
-        }
-    }
-}
+/// The authenticated caller, as an axum extractor: the `Caller` type itself belongs to the
+/// GraphQL crate (the schema's guards read it), so the extractor is this local wrapper.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
 
-/// An authenticated caller. `name` says which token it used (`admin`, `service`, or a named
-/// token), for logs and audit; it is never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub role: Role,
-    pub name: String,
-}
-
-impl Caller {
-    /// Refuses (FORBIDDEN) unless this caller's role is one of `allowed`.
-    pub fn require(&self, allowed: &'static [Role]) -> Result<(), ApiError> {
-        if allowed.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden { allowed })
-        }
+/// Refuses (FORBIDDEN) unless the caller's role is one of `allowed`.
+pub fn require(caller: &Caller, allowed: &'static [Role]) -> Result<(), ApiError> {
+    if allowed.contains(&caller.role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden { allowed })
     }
 }
 
@@ -153,7 +129,7 @@ impl TokenVerifier {
     }
 }
 
-impl<S> FromRequestParts<S> for Caller
+impl<S> FromRequestParts<S> for Authenticated
 where
     S: Send + Sync,
     Arc<TokenVerifier>: FromRef<S>,
@@ -162,10 +138,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
+            return Ok(Authenticated(caller.clone()));
         }
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        verify_logged(&verifier, &parts.headers)
+        verify_logged(&verifier, &parts.headers).map(Authenticated)
     }
 }
 
@@ -218,12 +194,14 @@ mod tests {
         Router::new()
             .route(
                 "/whoami",
-                get(|caller: Caller| async move { format!("{}:{}", caller.role.as_str(), caller.name) }),
+                get(|Authenticated(caller): Authenticated| async move {
+                    format!("{}:{}", caller.role.as_str(), caller.name)
+                }),
             )
             .route(
                 "/admin-only",
-                get(|caller: Caller| async move {
-                    caller.require(&[Role::Admin])?;
+                get(|Authenticated(caller): Authenticated| async move {
+                    require(&caller, &[Role::Admin])?;
                     Ok::<_, ApiError>("ok")
                 }),
             )
@@ -303,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn with_no_tokens_configured_nobody_gets_in() {
         let app = Router::new()
-            .route("/whoami", get(|_: Caller| async { "in" }))
+            .route("/whoami", get(|_: Authenticated| async { "in" }))
             .with_state(Arc::new(TokenVerifier::new(None, None)));
         let (status, _) = call(app, "/whoami", Some("Bearer anything")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -1,7 +1,7 @@
 //! GraphQL over HTTP: POST /graphql (bearer token required), GET /graphql (GraphiQL), and
 //! /graphql/ws (graphql-transport-ws; the token travels in `connection_init`).
 
-use crate::http::{auth::Caller, AppState};
+use crate::http::{auth::Authenticated, AppState};
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
@@ -11,7 +11,7 @@ use axum::{
 
 pub async fn execute(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     state

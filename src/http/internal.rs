@@ -1,7 +1,7 @@
 //! The seed's internal REST routes (`/internal/sms/*`), served on the internal listener only.
 
 use crate::http::{
-    auth::{Caller, Role},
+    auth::{require, Authenticated, Role},
     dto::{SendRequest, SmsLog},
     error::ApiError,
     AppState,
@@ -19,13 +19,12 @@ const SENDERS: &[Role] = &[Role::Admin, Role::Service];
 /// `POST /internal/sms/send`: 202 with the stored (QUEUED) message.
 pub async fn send(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     body: Result<Json<SendRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SmsLog>), ApiError> {
-    caller.require(SENDERS)?;
-    let Json(request) = body.map_err(|rejection| {
-        EngineError::invalid("body", rejection.body_text())
-    })?;
+    require(&caller, SENDERS)?;
+    let Json(request) =
+        body.map_err(|rejection| EngineError::invalid("body", rejection.body_text()))?;
     let message_type = request.message_type()?;
     let message = state
         .engine
@@ -45,10 +44,10 @@ pub async fn send(
 /// `GET /internal/sms/status/{token}`: the message, by smsgate's id.
 pub async fn status(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(token): Path<String>,
 ) -> Result<Json<SmsLog>, ApiError> {
-    caller.require(SENDERS)?;
+    require(&caller, SENDERS)?;
     let message = state.engine.message(&token).await?;
     Ok(Json(SmsLog::from(&message)))
 }
@@ -56,9 +55,9 @@ pub async fn status(
 /// `GET /internal/sms/balance`: the credit each running provider reports, in eurocents.
 pub async fn balance(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(SENDERS)?;
+    require(&caller, SENDERS)?;
     let providers = state.engine.providers().await?;
     let balances: Vec<Value> = providers
         .iter()

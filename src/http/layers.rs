@@ -14,9 +14,10 @@ use std::time::Instant;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    // The last layer added is the outermost: the JSON mapping must see the limit's own 413.
     router
-        .layer(middleware::from_fn(json_payload_too_large))
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        .layer(middleware::from_fn(json_payload_too_large))
         .layer(middleware::from_fn_with_state(state.clone(), record))
 }
 

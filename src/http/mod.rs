@@ -21,10 +21,7 @@ use axum::{
 /// GraphQL, GraphiQL, the WebSocket endpoint, health and metrics: what the internet may reach.
 pub fn public_router(state: AppState) -> Router {
     let graphql = Router::new()
-        .route(
-            "/graphql",
-            post(graphql::execute).get(graphql::graphiql),
-        )
+        .route("/graphql", post(graphql::execute).get(graphql::graphiql))
         .route("/graphql/ws", get(graphql::websocket));
     let ops = Router::new()
         .route("/healthz", get(health::healthz))

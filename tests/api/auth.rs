@@ -31,7 +31,10 @@ async fn the_service_token_may_send_but_not_administer() {
             json!({}),
         )
         .await;
-    assert_eq!(sent["data"]["sendSms"]["message"]["status"], "QUEUED", "{sent}");
+    assert_eq!(
+        sent["data"]["sendSms"]["message"]["status"], "QUEUED",
+        "{sent}"
+    );
     let stats = app
         .graphql_as(
             Some(SERVICE),

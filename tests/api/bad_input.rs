@@ -5,17 +5,31 @@ use serde_json::{json, Value};
 
 async fn count_messages(app: &crate::helpers::TestApp) -> usize {
     let answer = app
-        .graphql("{ messages(first: 100) { edges { node { id } } } }", json!({}))
+        .graphql(
+            "{ messages(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
         .await;
-    answer["data"]["messages"]["edges"].as_array().unwrap().len()
+    answer["data"]["messages"]["edges"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
 async fn each_bad_send_is_refused_with_its_code_and_field_and_stores_nothing() {
     let app = spawn_app().await;
     let cases = [
-        (json!({ "to": "12", "body": "hi" }), "INVALID_INPUT", Some("to")),
-        (json!({ "to": "0755123456", "body": "" }), "INVALID_INPUT", Some("body")),
+        (
+            json!({ "to": "12", "body": "hi" }),
+            "INVALID_INPUT",
+            Some("to"),
+        ),
+        (
+            json!({ "to": "0755123456", "body": "" }),
+            "INVALID_INPUT",
+            Some("body"),
+        ),
         (
             json!({ "to": "0755123456", "body": "a".repeat(1531) }),
             "INVALID_INPUT",
@@ -36,7 +50,10 @@ async fn each_bad_send_is_refused_with_its_code_and_field_and_stores_nothing() {
             .await;
         assert_eq!(error_code(&answer), code, "{input} → {answer}");
         if let Some(field) = field {
-            assert_eq!(answer["errors"][0]["extensions"]["field"], field, "{answer}");
+            assert_eq!(
+                answer["errors"][0]["extensions"]["field"], field,
+                "{answer}"
+            );
         }
     }
     assert_eq!(count_messages(&app).await, 0);
@@ -47,7 +64,10 @@ async fn an_unknown_message_id_is_not_found() {
     let app = spawn_app().await;
     for id in ["msg_0192f5a0c0de7000800000000000abcd", "garbage"] {
         let answer = app
-            .graphql("query($id: ID!) { message(id: $id) { id } }", json!({ "id": id }))
+            .graphql(
+                "query($id: ID!) { message(id: $id) { id } }",
+                json!({ "id": id }),
+            )
             .await;
         assert_eq!(error_code(&answer), "NOT_FOUND", "{answer}");
     }

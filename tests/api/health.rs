@@ -18,7 +18,8 @@ async fn metrics_count_messages_by_provider_type_and_status() {
     let m = app
         .send_sms(json!({ "to": "0755123456", "body": "count me", "type": "OTP" }))
         .await;
-    app.wait_for_status(m["id"].as_str().unwrap(), "DELIVERED").await;
+    app.wait_for_status(m["id"].as_str().unwrap(), "DELIVERED")
+        .await;
     let text = app
         .client
         .get(app.url("/metrics"))
@@ -38,6 +39,9 @@ async fn metrics_count_messages_by_provider_type_and_status() {
         })
         .unwrap_or_else(|| panic!("no delivered counter in:\n{text}"));
     assert!(delivered.ends_with(" 1"), "{delivered}");
-    assert!(text.contains("smsgate_provider_request_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("smsgate_provider_request_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("smsgate_queue_depth"), "{text}");
 }

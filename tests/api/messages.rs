@@ -8,8 +8,16 @@ async fn messages_filter_and_paginate_without_gaps_or_repeats() {
     let app = spawn_app().await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        let ty = if i % 3 == 0 { "MARKETING" } else { "TRANSACTIONAL" };
-        let to = if i % 2 == 0 { "0755000001" } else { "0755000002" };
+        let ty = if i % 3 == 0 {
+            "MARKETING"
+        } else {
+            "TRANSACTIONAL"
+        };
+        let to = if i % 2 == 0 {
+            "0755000001"
+        } else {
+            "0755000002"
+        };
         let m = app
             .send_sms(json!({ "to": to, "body": format!("m{i}"), "type": ty }))
             .await;
@@ -76,7 +84,8 @@ async fn statistics_count_what_was_delivered_today() {
         let m = app
             .send_sms(json!({ "to": "0755000003", "body": format!("s{i}") }))
             .await;
-        app.wait_for_status(m["id"].as_str().unwrap(), "DELIVERED").await;
+        app.wait_for_status(m["id"].as_str().unwrap(), "DELIVERED")
+            .await;
     }
     let today = chrono::Utc::now().date_naive().to_string();
     let answer = app
@@ -85,7 +94,9 @@ async fn statistics_count_what_was_delivered_today() {
             json!({ "d": today }),
         )
         .await;
-    let rows = answer["data"]["statistics"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    let rows = answer["data"]["statistics"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
     assert_eq!(rows.len(), 1, "{answer}");
     assert_eq!(rows[0]["provider"], "mock");
     assert_eq!(rows[0]["sentCount"], 3);

@@ -21,7 +21,10 @@ async fn send_sms_is_accepted_as_queued_and_reaches_delivered_through_the_mock()
     assert_eq!(stored["status"], "DELIVERED");
     assert_eq!(stored["provider"], "mock");
     assert_eq!(stored["attempts"], 1);
-    assert!(stored["providerMessageId"].as_str().unwrap().starts_with("mock-"));
+    assert!(stored["providerMessageId"]
+        .as_str()
+        .unwrap()
+        .starts_with("mock-"));
     assert!(stored["cost"].as_f64().unwrap() > 0.0);
     assert!(stored["sentAt"].is_string() && stored["deliveredAt"].is_string());
     let statuses: Vec<_> = stored["events"]
@@ -37,7 +40,9 @@ async fn send_sms_is_accepted_as_queued_and_reaches_delivered_through_the_mock()
 async fn romanian_diacritics_switch_to_ucs2_and_more_parts() {
     let app = spawn_app().await;
     let body = format!("{}ă", "a".repeat(149));
-    let sent = app.send_sms(json!({ "to": "0755123456", "body": body })).await;
+    let sent = app
+        .send_sms(json!({ "to": "0755123456", "body": body }))
+        .await;
     assert_eq!(sent["encoding"], "UCS2");
     assert_eq!(sent["segments"], 3);
 }

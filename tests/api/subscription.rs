@@ -20,7 +20,9 @@ pub async fn connect(app: &TestApp, token: &str) -> Socket {
     ))
     .await
     .unwrap();
-    let ack = next_json(&mut ws).await.expect("an answer to connection_init");
+    let ack = next_json(&mut ws)
+        .await
+        .expect("an answer to connection_init");
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     ws
 }
@@ -125,7 +127,10 @@ async fn following_one_message_starts_with_its_stored_state_and_completes_when_f
     let mut ws = connect(&app, ADMIN).await;
     subscribe(&mut ws, "again", &json!({ "id": id })).await;
     let first = next_json(&mut ws).await.unwrap();
-    assert_eq!(first["payload"]["data"]["messageUpdates"]["status"], "DELIVERED");
+    assert_eq!(
+        first["payload"]["data"]["messageUpdates"]["status"],
+        "DELIVERED"
+    );
     let end = next_json(&mut ws).await.unwrap();
     assert_eq!(end["type"], "complete", "{end}");
 }
@@ -135,7 +140,8 @@ async fn a_websocket_without_a_valid_token_is_refused() {
     let app = spawn_app().await;
     let mut ws = open(&app).await;
     ws.send(Ws::text(
-        json!({"type": "connection_init", "payload": {"Authorization": "Bearer wrong"}}).to_string(),
+        json!({"type": "connection_init", "payload": {"Authorization": "Bearer wrong"}})
+            .to_string(),
     ))
     .await
     .unwrap();
