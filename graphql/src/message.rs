@@ -7,7 +7,7 @@ use crate::{
     scalars::{decode_cursor, encode_cursor, DateTime},
 };
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
-use futures::{stream::BoxStream, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use smsgate_actors::{
     domain::{self, event::ErrorKind, MessageId, PageRequest, E164},
     SendSms, UpdateFilter,
@@ -584,25 +584,7 @@ impl MessageSubscription {
         filter: Option<MessageUpdatesFilter>,
     ) -> async_graphql::Result<impl Stream<Item = Message>> {
         let filter = filter.unwrap_or_default().into_domain().gql()?;
-        let following = filter.message_id.is_some();
         let stream = engine(ctx)?.subscribe(filter).await.gql()?;
-        Ok(end_after_final(stream, following).map(Message))
+        Ok(stream.map(Message))
     }
-}
-
-/// Ends a followed message's stream as soon as it yields a final state. The engine's stream
-/// ends only when the next change of any message arrives after that, which on a quiet system
-/// may be never: the client would wait for `complete` in vain.
-fn end_after_final(
-    updates: BoxStream<'static, Arc<domain::Message>>,
-    following: bool,
-) -> impl Stream<Item = Arc<domain::Message>> {
-    futures::stream::unfold((updates, false), move |(mut updates, ended)| async move {
-        if ended {
-            return None;
-        }
-        let message = updates.next().await?;
-        let end = following && message.status.is_final();
-        Some((message, (updates, end)))
-    })
 }
