@@ -17,7 +17,7 @@ use smsgate_actors::{
     },
 };
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
@@ -129,9 +129,41 @@ struct State {
     rng: StdRng,
     /// `None`: unlimited credit.
     balance: Option<Money>,
-    sent: Vec<SendRequest>,
-    /// Every message it accepted, by provider message id, as `status` answers.
+    /// The latest sends, oldest first: a long-running dev server must not grow without bound.
+    sent: VecDeque<SendRequest>,
+    /// The messages it accepted, by provider message id, as `status` answers; the oldest are
+    /// forgotten past `KEEP_REPORTS`, as a real provider forgets old messages.
     reports: HashMap<String, StatusReport>,
+    report_order: VecDeque<String>,
+}
+
+/// How many sends the mock remembers for `sent()`.
+const KEEP_SENT: usize = 10_000;
+/// How many messages the mock can answer `status` for.
+const KEEP_REPORTS: usize = 10_000;
+
+impl State {
+    fn record_send(&mut self, request: &SendRequest) {
+        if self.sent.len() == KEEP_SENT {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(request.clone());
+    }
+
+    fn set_report(&mut self, provider_message_id: String, report: StatusReport) {
+        if self
+            .reports
+            .insert(provider_message_id.clone(), report)
+            .is_none()
+        {
+            self.report_order.push_back(provider_message_id);
+            if self.report_order.len() > KEEP_REPORTS {
+                if let Some(oldest) = self.report_order.pop_front() {
+                    self.reports.remove(&oldest);
+                }
+            }
+        }
+    }
 }
 
 pub struct MockProvider {
@@ -156,8 +188,9 @@ impl MockProvider {
             state: Arc::new(Mutex::new(State {
                 rng,
                 balance,
-                sent: Vec::new(),
+                sent: VecDeque::new(),
                 reports: HashMap::new(),
+                report_order: VecDeque::new(),
             })),
         }
     }
@@ -166,9 +199,9 @@ impl MockProvider {
         &self.settings
     }
 
-    /// Every send it was asked for, in order, including the ones it failed.
+    /// The sends it was asked for (the latest 10,000), in order, including the ones it failed.
     pub fn sent(&self) -> Vec<SendRequest> {
-        lock(&self.state).sent.clone()
+        lock(&self.state).sent.iter().cloned().collect()
     }
 
     async fn latency(&self) {
@@ -197,9 +230,7 @@ impl MockProvider {
                 at: Some(at),
                 ..report
             };
-            lock(&state)
-                .reports
-                .insert(provider_message_id.clone(), report.clone());
+            lock(&state).set_report(provider_message_id.clone(), report.clone());
             tracing::debug!(
                 provider = %provider,
                 message_id = %message_id,
@@ -228,7 +259,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 #[async_trait]
 impl SmsProvider for MockProvider {
     async fn send(&self, request: &SendRequest) -> Result<SendReceipt, ProviderError> {
-        lock(&self.state).sent.push(request.clone());
+        lock(&self.state).record_send(request);
         self.latency().await;
 
         let cost =
@@ -268,7 +299,7 @@ impl SmsProvider for MockProvider {
                 uuid::Builder::from_random_bytes(id_bytes).into_uuid()
             );
             let undelivered = state.rng.gen::<f64>() < self.settings.undelivered_rate;
-            state.reports.insert(
+            state.set_report(
                 provider_message_id.clone(),
                 StatusReport {
                     status: DeliveryStatus::Pending,
