@@ -190,7 +190,7 @@ impl Actor for Router {
                 state.pump(&myself);
             }
             RouterMsg::Recover(messages) => {
-                state.recover(&myself, messages);
+                state.recover(messages);
                 state.pump(&myself);
             }
             RouterMsg::SendFinished {
@@ -221,7 +221,7 @@ impl Actor for Router {
                     if !message.status.is_final() && !state.messages.contains_key(&message.id) {
                         state.track(message.clone());
                     }
-                    state.apply_report(&myself, &message.id, &report);
+                    state.apply_report(&message.id, &report);
                 } else {
                     tracing::debug!(provider = %report.provider, provider_message_id = %report.provider_message_id, "a receipt matched no message");
                 }
@@ -259,7 +259,7 @@ impl Actor for Router {
                 state.pump(&myself);
             }
             RouterMsg::Tick => {
-                state.expire_waiting(&myself);
+                state.expire_waiting();
                 state.pump(&myself);
             }
             RouterMsg::Providers(reply) => {
@@ -299,7 +299,7 @@ impl RouterState {
         self.lanes[l].push_back(id);
     }
 
-    fn recover(&mut self, myself: &ActorRef<RouterMsg>, messages: Vec<Message>) {
+    fn recover(&mut self, messages: Vec<Message>) {
         let mut counts = [0usize; 3];
         for message in messages {
             if self.messages.contains_key(&message.id) {
@@ -321,7 +321,6 @@ impl RouterState {
                     let id = message.id.clone();
                     self.track(message);
                     self.change(
-                        myself,
                         &id,
                         MessageStatus::Failed,
                         Some(MessageError {
@@ -348,7 +347,6 @@ impl RouterState {
     /// Applies a status change and writes it; `done` runs once it is committed.
     fn change(
         &mut self,
-        myself: &ActorRef<RouterMsg>,
         id: &MessageId,
         next: MessageStatus,
         error: Option<MessageError>,
@@ -367,13 +365,12 @@ impl RouterState {
         // The snapshot carries the whole history: the store appends only `event`, while
         // subscribers get every event so far.
         let write = MessageWrite::Update {
-            message: tracked.message.clone(),
+            message: Arc::new(tracked.message.clone()),
             event,
         };
         if next.is_final() {
             self.finish(id);
         }
-        let _ = myself;
         self.write(write, done);
         true
     }
@@ -443,7 +440,7 @@ impl RouterState {
                 }
                 if tracked.message.expires_at <= now {
                     self.lanes[l].pop_front();
-                    self.expire(myself, &id);
+                    self.expire(&id);
                     continue;
                 }
                 let chosen = choose(
@@ -516,7 +513,7 @@ impl RouterState {
                 });
             }
         });
-        self.change(myself, id, MessageStatus::Sending, None, Some(done));
+        self.change(id, MessageStatus::Sending, None, Some(done));
     }
 
     fn on_send_finished(
@@ -541,7 +538,7 @@ impl RouterState {
                 if m.status == MessageStatus::Sending {
                     self.by_provider_id
                         .insert((provider, receipt.provider_message_id), id.clone());
-                    self.change(myself, &id, MessageStatus::Sent, None, None);
+                    self.change(&id, MessageStatus::Sent, None, None);
                 }
             }
             Err(err) => {
@@ -549,7 +546,7 @@ impl RouterState {
                 let error = err.to_message_error();
                 let m = &tracked.message;
                 if err.kind.is_permanent_for_message() {
-                    self.change(myself, &id, MessageStatus::Failed, Some(error), None);
+                    self.change(&id, MessageStatus::Failed, Some(error), None);
                     return;
                 }
                 if m.attempts >= self.args.config.max_attempts {
@@ -557,7 +554,7 @@ impl RouterState {
                         kind: error.kind,
                         message: format!("{} (after {} attempts)", error.message, m.attempts),
                     };
-                    self.change(myself, &id, MessageStatus::Failed, Some(error), None);
+                    self.change(&id, MessageStatus::Failed, Some(error), None);
                     return;
                 }
                 let pinned = m.pinned_provider.is_some();
@@ -579,7 +576,7 @@ impl RouterState {
                         &mut self.rng,
                     )
                 };
-                if self.change(myself, &id, MessageStatus::Retrying, Some(error), None) {
+                if self.change(&id, MessageStatus::Retrying, Some(error), None) {
                     tracing::debug!(message_id = %id, %provider, ?delay, "retrying");
                     if delay.is_zero() {
                         let _ = myself.cast(RouterMsg::Retry(id));
@@ -602,7 +599,7 @@ impl RouterState {
                     .cloned()
             });
         if let Some(id) = id {
-            self.apply_report(myself, &id, &report);
+            self.apply_report(&id, &report);
             return;
         }
         if report
@@ -634,12 +631,7 @@ impl RouterState {
         });
     }
 
-    fn apply_report(
-        &mut self,
-        myself: &ActorRef<RouterMsg>,
-        id: &MessageId,
-        report: &DeliveryReport,
-    ) {
+    fn apply_report(&mut self, id: &MessageId, report: &DeliveryReport) {
         let next = match report.status {
             DeliveryStatus::Pending => return,
             DeliveryStatus::Delivered => MessageStatus::Delivered,
@@ -651,18 +643,18 @@ impl RouterState {
                 message: "the network reported the message undelivered".into(),
             })
         });
-        self.change(myself, id, next, error, None);
+        self.change(id, next, error, None);
     }
 
-    fn expire(&mut self, myself: &ActorRef<RouterMsg>, id: &MessageId) {
+    fn expire(&mut self, id: &MessageId) {
         let error = MessageError {
             kind: ErrorKind::Expired,
             message: "its validity ran out before a provider could take it".into(),
         };
-        self.change(myself, id, MessageStatus::Expired, Some(error), None);
+        self.change(id, MessageStatus::Expired, Some(error), None);
     }
 
-    fn expire_waiting(&mut self, myself: &ActorRef<RouterMsg>) {
+    fn expire_waiting(&mut self) {
         let now = Utc::now();
         let expired: Vec<MessageId> = self
             .lanes
@@ -676,7 +668,7 @@ impl RouterState {
             .cloned()
             .collect();
         for id in expired {
-            self.expire(myself, &id);
+            self.expire(&id);
         }
     }
 
