@@ -9,9 +9,21 @@ use smsgate::{
     telemetry,
 };
 
-#[tokio::main]
-async fn main() {
-    if let Err(err) = run().await {
+/// mimalloc: about 10% more accepted sends per second than glibc's malloc under load, measured
+/// with scripts/load. Built with `no_thp`: with transparent huge pages its arenas nearly doubled
+/// the resident memory (69 MB against 42 MB) for no speed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("smsgate: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(err) = runtime.block_on(run()) {
         eprintln!("smsgate: {err:#}");
         std::process::exit(1);
     }

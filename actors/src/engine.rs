@@ -166,7 +166,7 @@ impl Engine {
             .core
             .logger
             .cast(LoggerMsg::Write {
-                write: Box::new(MessageWrite::Insert(message.clone())),
+                write: Box::new(MessageWrite::Insert(Arc::new(message.clone()))),
                 done: Some(done),
             })
             .map_err(|_| EngineError::stopped("logger"))?;

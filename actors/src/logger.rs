@@ -30,7 +30,8 @@ pub enum LoggerMsg {
         done: Option<Done>,
     },
     Committed {
-        batch: Vec<(MessageWrite, Option<Done>)>,
+        writes: Vec<MessageWrite>,
+        dones: Vec<Option<Done>>,
         result: Result<Vec<WriteOutcome>, StoreError>,
     },
     /// Replies once everything written before it is committed.
@@ -90,9 +91,13 @@ impl Actor for Logger {
                 state.buffer.push((*write, done));
                 state.start_commit(&myself);
             }
-            LoggerMsg::Committed { batch, result } => {
+            LoggerMsg::Committed {
+                writes,
+                dones,
+                result,
+            } => {
                 state.committing = false;
-                state.finish_commit(&myself, batch, result);
+                state.finish_commit(&myself, writes, dones, result);
                 state.start_commit(&myself);
                 if !state.committing && state.buffer.is_empty() {
                     for waiter in state.flush_waiters.drain(..) {
@@ -122,14 +127,18 @@ impl LoggerState {
             return;
         }
         let take = self.buffer.len().min(self.args.max_batch.max(1));
-        let batch: Vec<_> = self.buffer.drain(..take).collect();
+        let (writes, dones): (Vec<_>, Vec<_>) = self.buffer.drain(..take).unzip();
         self.committing = true;
         let store = self.args.store.clone();
         let me = myself.clone();
         tokio::spawn(async move {
-            let writes: Vec<MessageWrite> = batch.iter().map(|(w, _)| w.clone()).collect();
             let result = store.commit(&writes).await;
-            if me.cast(LoggerMsg::Committed { batch, result }).is_err() {
+            let committed = LoggerMsg::Committed {
+                writes,
+                dones,
+                result,
+            };
+            if me.cast(committed).is_err() {
                 tracing::error!("the logger stopped while a commit was in flight");
             }
         });
@@ -138,13 +147,15 @@ impl LoggerState {
     fn finish_commit(
         &mut self,
         myself: &ActorRef<LoggerMsg>,
-        batch: Vec<(MessageWrite, Option<Done>)>,
+        writes: Vec<MessageWrite>,
+        dones: Vec<Option<Done>>,
         result: Result<Vec<WriteOutcome>, StoreError>,
     ) {
+        let batch = writes.into_iter().zip(dones);
         match result {
             Ok(outcomes) => {
                 let mut deltas = Vec::new();
-                let mut applied = Vec::with_capacity(batch.len());
+                let mut applied = Vec::new();
                 for ((write, done), outcome) in batch.into_iter().zip(outcomes) {
                     if outcome == WriteOutcome::Applied {
                         let message = write.message();
@@ -156,7 +167,7 @@ impl LoggerState {
                             message.message_type,
                             message.status,
                         );
-                        applied.push(Arc::new(message.clone()));
+                        applied.push(message.clone());
                     }
                     if let Some(done) = done {
                         done(Ok(outcome));

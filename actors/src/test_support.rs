@@ -102,7 +102,7 @@ impl Store for MemoryStore {
                         }
                         inner.keys.insert(key.clone(), m.id.clone());
                     }
-                    inner.messages.insert(m.id.clone(), m.clone());
+                    inner.messages.insert(m.id.clone(), (**m).clone());
                     out.push(WriteOutcome::Applied);
                 }
                 MessageWrite::Update { message, event } => {
@@ -113,7 +113,7 @@ impl Store for MemoryStore {
                     events.push(event.clone());
                     *stored = Message {
                         events,
-                        ..message.clone()
+                        ..(**message).clone()
                     };
                     out.push(WriteOutcome::Applied);
                 }

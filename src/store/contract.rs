@@ -76,7 +76,7 @@ pub fn step(m: &mut Message, next: MessageStatus, error: Option<MessageError>) -
     let at = m.updated_at + Duration::milliseconds(250);
     let event = m.transition(next, at, error).unwrap().clone();
     MessageWrite::Update {
-        message: m.clone(),
+        message: m.clone().into(),
         event,
     }
 }
@@ -131,7 +131,11 @@ pub(crate) async fn commit(store: &dyn Store, writes: Vec<MessageWrite>) -> Vec<
 }
 
 pub(crate) async fn insert_all(store: &dyn Store, messages: &[Message]) {
-    let writes = messages.iter().cloned().map(MessageWrite::Insert).collect();
+    let writes = messages
+        .iter()
+        .cloned()
+        .map(|m| MessageWrite::Insert(m.into()))
+        .collect();
     let outcomes = commit(store, writes).await;
     assert!(outcomes.iter().all(|o| *o == WriteOutcome::Applied));
 }

@@ -6,6 +6,7 @@ use crate::domain::{
     DailyStats, MessageEvent, MessageId, ProviderConfig, ProviderId,
 };
 use async_trait::async_trait;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,20 +23,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// One change to a message, applied in order inside a batch.
+/// One change to a message, applied in order inside a batch. The message is shared: the same
+/// snapshot is written, then published to subscribers, without copying it.
 #[derive(Debug, Clone)]
 pub enum MessageWrite {
     /// A new message with its first event(s).
-    Insert(Message),
+    Insert(Arc<Message>),
     /// The message's mutable fields as they are now, plus the one event that got them there.
     Update {
-        message: Message,
+        message: Arc<Message>,
         event: MessageEvent,
     },
 }
 
 impl MessageWrite {
-    pub fn message(&self) -> &Message {
+    pub fn message(&self) -> &Arc<Message> {
         match self {
             Self::Insert(message) | Self::Update { message, .. } => message,
         }

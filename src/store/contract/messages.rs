@@ -63,7 +63,7 @@ pub async fn idempotency_key_duplicates_are_reported_and_the_rest_of_the_batch_a
     let outcomes = commit(
         store,
         [&again, &keyless, &fresh, &twin]
-            .map(|m| MessageWrite::Insert(m.clone()))
+            .map(|m| MessageWrite::Insert(m.clone().into()))
             .to_vec(),
     )
     .await;
@@ -148,7 +148,11 @@ pub async fn a_batch_that_fails_keeps_none_of_its_writes(store: &dyn Store) {
     let impossible = step(&mut ghost, MessageStatus::Sending, None);
 
     let result = store
-        .commit(&[advance, MessageWrite::Insert(new.clone()), impossible])
+        .commit(&[
+            advance,
+            MessageWrite::Insert(new.clone().into()),
+            impossible,
+        ])
         .await;
     assert!(result.is_err(), "the batch must fail: {result:?}");
     assert_eq!(store.message(&new.id).await.unwrap(), None);

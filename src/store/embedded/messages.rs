@@ -40,12 +40,23 @@ pub(super) fn apply(
     conn: &Connection,
     writes: &[MessageWrite],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
+    // Only a message's last snapshot in the batch needs its row rewritten: a receipt often
+    // lands in the same commit as the answer to the send, and each UPDATE touches several
+    // indexes. Every event is still appended, in order.
+    let mut last_update: HashMap<&str, usize> = HashMap::new();
+    for (i, write) in writes.iter().enumerate() {
+        if let MessageWrite::Update { message, .. } = write {
+            last_update.insert(message.id.as_str(), i);
+        }
+    }
     writes
         .iter()
-        .map(|write| match write {
+        .enumerate()
+        .map(|(i, write)| match write {
             MessageWrite::Insert(message) => insert(conn, message),
             MessageWrite::Update { message, event } => {
-                update(conn, message, event).map(|()| WriteOutcome::Applied)
+                let row_too = last_update.get(message.id.as_str()) == Some(&i);
+                update(conn, message, event, row_too).map(|()| WriteOutcome::Applied)
             }
         })
         .collect()
@@ -113,7 +124,19 @@ fn insert(conn: &Connection, m: &Message) -> Result<WriteOutcome, StoreError> {
     Ok(WriteOutcome::Applied)
 }
 
-fn update(conn: &Connection, m: &Message, event: &MessageEvent) -> Result<(), StoreError> {
+fn update(
+    conn: &Connection,
+    m: &Message,
+    event: &MessageEvent,
+    row_too: bool,
+) -> Result<(), StoreError> {
+    if row_too {
+        update_row(conn, m)?;
+    }
+    append_event(conn, m, event)
+}
+
+fn update_row(conn: &Connection, m: &Message) -> Result<(), StoreError> {
     let changed = conn
         .prepare_cached(UPDATE_MESSAGE)
         .and_then(|mut stmt| {
@@ -136,6 +159,10 @@ fn update(conn: &Connection, m: &Message, event: &MessageEvent) -> Result<(), St
     if changed == 0 {
         return Err(StoreError::NotFound(format!("message {}", m.id)));
     }
+    Ok(())
+}
+
+fn append_event(conn: &Connection, m: &Message, event: &MessageEvent) -> Result<(), StoreError> {
     conn.prepare_cached(APPEND_EVENT)
         .and_then(|mut stmt| {
             stmt.execute(params![

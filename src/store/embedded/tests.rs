@@ -49,7 +49,7 @@ async fn data_survives_reopening() {
         let store = EmbeddedStore::open(&data_dir).unwrap();
         assert!(store.path().starts_with(&data_dir));
         store
-            .commit(&[MessageWrite::Insert(m.clone())])
+            .commit(&[MessageWrite::Insert(m.clone().into())])
             .await
             .unwrap();
         m.provider = Some("smso".into());
@@ -150,7 +150,7 @@ async fn a_row_that_does_not_parse_is_reported_as_corrupt() {
     let (dir, store) = fresh();
     let m = queued("+40755000001", base_time());
     store
-        .commit(&[MessageWrite::Insert(m.clone())])
+        .commit(&[MessageWrite::Insert(m.clone().into())])
         .await
         .unwrap();
     let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
@@ -200,7 +200,7 @@ async fn concurrent_reads_and_writes_all_land() {
             tokio::spawn(async move {
                 let mut m = queued("+40755000001", base_time() + Duration::seconds(i));
                 store
-                    .commit(&[MessageWrite::Insert(m.clone())])
+                    .commit(&[MessageWrite::Insert(m.clone().into())])
                     .await
                     .unwrap();
                 store
@@ -235,7 +235,7 @@ async fn times_keep_their_nanoseconds() {
     let mut m = queued("+40755000001", at);
     m.provider = Some("smso".into());
     store
-        .commit(&[MessageWrite::Insert(m.clone())])
+        .commit(&[MessageWrite::Insert(m.clone().into())])
         .await
         .unwrap();
     assert_eq!(store.message(&m.id).await.unwrap(), Some(m));
