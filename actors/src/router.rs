@@ -43,6 +43,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// Ids of messages that recently reached a final state, so a late duplicate receipt is ignored
 /// without a store read.
 const RECENT_FINAL: usize = 16_384;
+/// SENT messages kept in memory while they wait for a receipt. Past this the oldest are let go:
+/// they stay in the store, and a late receipt finds them there.
+const MAX_AWAITING_RECEIPT: usize = 20_000;
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -140,6 +143,8 @@ pub struct RouterState {
     lanes: [VecDeque<MessageId>; 3],
     by_provider_id: HashMap<(String, String), MessageId>,
     recent_final: (HashSet<MessageId>, VecDeque<MessageId>),
+    /// Messages in the order they became SENT (some may have finished since).
+    awaiting_receipt: VecDeque<MessageId>,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
@@ -172,6 +177,7 @@ impl Actor for Router {
             lanes: Default::default(),
             by_provider_id: HashMap::new(),
             recent_final: Default::default(),
+            awaiting_receipt: VecDeque::new(),
             rng: StdRng::from_entropy(),
             draining: false,
             drain_waiters: Vec::new(),
@@ -312,7 +318,9 @@ impl RouterState {
                 }
                 MessageStatus::Sent => {
                     counts[1] += 1;
+                    let id = message.id.clone();
                     self.track(message);
+                    self.await_receipt(id);
                 }
                 MessageStatus::Sending => {
                     // The call may have reached the provider before the stop: sending again could
@@ -386,6 +394,28 @@ impl RouterState {
             .is_err()
         {
             tracing::error!("the logger is not running: a status change was not stored");
+        }
+    }
+
+    fn await_receipt(&mut self, id: MessageId) {
+        self.awaiting_receipt.push_back(id);
+        while self.awaiting_receipt.len() > MAX_AWAITING_RECEIPT {
+            let Some(oldest) = self.awaiting_receipt.pop_front() else {
+                break;
+            };
+            let still_waiting = self
+                .messages
+                .get(&oldest)
+                .is_some_and(|t| t.message.status == MessageStatus::Sent);
+            if still_waiting {
+                if let Some(t) = self.messages.remove(&oldest) {
+                    if let (Some(p), Some(pid)) =
+                        (t.message.provider, t.message.provider_message_id)
+                    {
+                        self.by_provider_id.remove(&(p, pid));
+                    }
+                }
+            }
         }
     }
 
@@ -538,7 +568,9 @@ impl RouterState {
                 if m.status == MessageStatus::Sending {
                     self.by_provider_id
                         .insert((provider, receipt.provider_message_id), id.clone());
-                    self.change(&id, MessageStatus::Sent, None, None);
+                    if self.change(&id, MessageStatus::Sent, None, None) {
+                        self.await_receipt(id);
+                    }
                 }
             }
             Err(err) => {

@@ -80,31 +80,19 @@ impl Actor for Stats {
                     state.add(deltas);
                 }
                 if !state.waiting_queries.is_empty() || !state.drain_waiters.is_empty() {
-                    if state.pending.is_empty() {
-                        state.answer_waiting();
-                    } else {
-                        state.start_flush(&myself);
-                    }
+                    state.serve_waiting(&myself);
                 }
             }
             StatsMsg::Query(query, reply) => {
                 state.waiting_queries.push((query, reply));
                 if !state.flushing {
-                    if state.pending.is_empty() {
-                        state.answer_waiting();
-                    } else {
-                        state.start_flush(&myself);
-                    }
+                    state.serve_waiting(&myself);
                 }
             }
             StatsMsg::Drain(reply) => {
                 state.drain_waiters.push(reply);
                 if !state.flushing {
-                    if state.pending.is_empty() {
-                        state.answer_waiting();
-                    } else {
-                        state.start_flush(&myself);
-                    }
+                    state.serve_waiting(&myself);
                 }
             }
         }
@@ -138,6 +126,15 @@ impl StatsState {
             };
             let _ = me.cast(StatsMsg::Flushed(result));
         });
+    }
+
+    /// Waiters are answered once everything recorded before them is in the store.
+    fn serve_waiting(&mut self, myself: &ActorRef<StatsMsg>) {
+        if self.pending.is_empty() {
+            self.answer_waiting();
+        } else {
+            self.start_flush(myself);
+        }
     }
 
     /// Everything recorded so far is in the store: read for every waiting query.

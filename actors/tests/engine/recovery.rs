@@ -61,8 +61,12 @@ fn left_over(status: MessageStatus, provider: Option<&str>) -> Message {
     }
 }
 
-#[tokio::test]
-async fn unfinished_messages_are_picked_up_and_a_sent_one_is_never_resent() {
+/// A store with one scripted provider, "mock", before the engine starts.
+async fn mock_only() -> (
+    std::sync::Arc<MemoryStore>,
+    std::sync::Arc<ScriptedFactory>,
+    std::sync::Arc<smsgate_actors::test_support::ScriptedProvider>,
+) {
     let store = MemoryStore::new();
     let factory = ScriptedFactory::new();
     let fake = factory.register("mock");
@@ -70,6 +74,12 @@ async fn unfinished_messages_are_picked_up_and_a_sent_one_is_never_resent() {
         .insert_provider(&provider_config("mock", true, 0))
         .await
         .unwrap();
+    (store, factory, fake)
+}
+
+#[tokio::test]
+async fn unfinished_messages_are_picked_up_and_a_sent_one_is_never_resent() {
+    let (store, factory, fake) = mock_only().await;
     let queued = left_over(MessageStatus::Queued, None);
     let sending = left_over(MessageStatus::Sending, Some("mock"));
     let sent = left_over(MessageStatus::Sent, Some("mock"));
@@ -101,13 +111,7 @@ async fn unfinished_messages_are_picked_up_and_a_sent_one_is_never_resent() {
 
 #[tokio::test]
 async fn a_message_past_its_validity_expires_instead_of_going_out_late() {
-    let store = MemoryStore::new();
-    let factory = ScriptedFactory::new();
-    let fake = factory.register("mock");
-    store
-        .insert_provider(&provider_config("mock", true, 0))
-        .await
-        .unwrap();
+    let (store, factory, fake) = mock_only().await;
     let mut stale = left_over(MessageStatus::Queued, None);
     stale.expires_at = Utc::now() - chrono::Duration::seconds(1);
     store.seed_message(stale.clone());
@@ -119,13 +123,7 @@ async fn a_message_past_its_validity_expires_instead_of_going_out_late() {
 
 #[tokio::test]
 async fn duplicate_and_late_receipts_add_no_event() {
-    let store = MemoryStore::new();
-    let factory = ScriptedFactory::new();
-    let fake = factory.register("mock");
-    store
-        .insert_provider(&provider_config("mock", true, 0))
-        .await
-        .unwrap();
+    let (store, factory, fake) = mock_only().await;
     let engine = start_engine(store, factory, fast_config()).await;
     let m = crate::helpers::send(&engine, "0755123456", "once").await;
     let done = wait_for_status(&engine, &m.id, MessageStatus::Delivered).await;
@@ -144,4 +142,24 @@ async fn duplicate_and_late_receipts_add_no_event() {
     wait_for_status(&engine, &later.id, MessageStatus::Delivered).await;
     let stored = engine.message(m.id.as_str()).await.unwrap();
     assert_eq!(stored.events.len(), 4);
+}
+
+#[tokio::test]
+async fn a_receipt_for_a_sent_message_no_longer_in_memory_is_found_in_the_store() {
+    let (store, factory, fake) = mock_only().await;
+    let engine = start_engine(store.clone(), factory, fast_config()).await;
+    // Written after start, so the Router never held it (as if it had been let go).
+    let sent = left_over(MessageStatus::Sent, Some("mock"));
+    store.seed_message(sent.clone());
+    fake.report(smsgate_actors::ports::DeliveryReport {
+        provider: "mock".into(),
+        provider_message_id: "old-1".into(),
+        message_id: None,
+        status: smsgate_actors::ports::DeliveryStatus::Undelivered,
+        at: Utc::now(),
+        error: None,
+    });
+    let done = wait_for_status(&engine, &sent.id, MessageStatus::Undelivered).await;
+    assert_eq!(done.events.len(), 4);
+    assert!(done.error.is_some(), "an undelivered message says why");
 }
