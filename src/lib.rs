@@ -9,6 +9,7 @@
 //! - `http`: the axum side: routers, GraphQL transport, internal REST, auth, error shape, health.
 //! - `metrics`: the prometheus registry behind the engine's metrics port and `/metrics`.
 //! - `providers`: the provider factory and the concrete adapters (the mock, for now).
+//! - `secrets`: the Fernet keyring for provider credentials at rest, and hints.
 //! - `startup`: `Application::build` and `run_until_stopped`, the composition root.
 //! - `store`: the `Store` backends; the embedded SQLite store is the default.
 //! - `telemetry`: the tracing subscriber (pretty or JSON), and a quiet one for tests.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod providers;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

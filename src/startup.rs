@@ -6,6 +6,7 @@ use crate::{
     http::{self, auth::TokenVerifier, AppState},
     metrics::Metrics,
     providers::Factory,
+    secrets::Keyring,
     store::EmbeddedStore,
 };
 use anyhow::Context;
@@ -82,11 +83,12 @@ impl Application {
             }
         }
         let verifier = Arc::new(TokenVerifier::new(Some(&admin), Some(&service)));
+        let keyring = Arc::new(keyring(&settings, &mut banner)?);
 
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
         let engine = Engine::start(EngineDeps {
             store,
-            providers: Arc::new(Factory::new()),
+            providers: Arc::new(Factory::new(keyring)),
             metrics: metrics.clone(),
             config: EngineConfig {
                 max_attempts: settings.max_attempts,
@@ -200,6 +202,45 @@ fn addr(listener: &TcpListener) -> SocketAddr {
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
+
+/// The configured keys; in dev mode without any, a key generated once and kept in the data dir
+/// (a new key at every start would make the stored secrets unreadable).
+fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
+    if !settings.encryption_keys.is_empty() {
+        return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))
+            .context("SMSGATE_ENCRYPTION_KEYS");
+    }
+    if settings.mode == Mode::Prod {
+        anyhow::bail!(
+            "SMSGATE_ENCRYPTION_KEYS is required in prod mode (make one with `smsgate keygen`)"
+        );
+    }
+    let path = settings.data_dir.join(DEV_KEY_FILE);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keyring::generate_key();
+            std::fs::create_dir_all(&settings.data_dir)
+                .and_then(|()| std::fs::write(&path, &key))
+                .with_context(|| {
+                    format!(
+                        "could not keep the dev encryption key in {}",
+                        path.display()
+                    )
+                })?;
+            banner.push(format!(
+                "dev mode: generated an encryption key for provider secrets in {} (set SMSGATE_ENCRYPTION_KEYS in prod)",
+                path.display()
+            ));
+            key
+        }
+        Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
+    };
+    Keyring::new([key.as_str()]).with_context(|| format!("the key in {}", path.display()))
+}
+
+/// Where dev mode keeps the key it generated.
+const DEV_KEY_FILE: &str = "dev-encryption.key";
 
 fn token_or_generate(given: Option<&SecretString>, role: &str) -> (SecretString, bool) {
     match given {

@@ -7,6 +7,7 @@ pub mod mock;
 
 pub use mock::{MockProvider, MockSettings};
 
+use crate::secrets::Keyring;
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderKind},
     ports::{provider::ReportSink, ProviderError, ProviderErrorKind, ProviderFactory, SmsProvider},
@@ -18,14 +19,32 @@ use std::{
 
 /// Builds the client for a provider config. It keeps the mocks it built, by slug, so that tests
 /// (and a future admin view) can see what the engine asked them to send.
-#[derive(Default)]
 pub struct Factory {
+    keyring: Arc<Keyring>,
     mocks: Mutex<HashMap<String, Arc<MockProvider>>>,
 }
 
 impl Factory {
-    pub fn new() -> Self {
-        Self::default()
+    /// `keyring` opens each provider's stored credentials when its client is built.
+    pub fn new(keyring: Arc<Keyring>) -> Self {
+        Self {
+            keyring,
+            mocks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The provider's credentials in plain JSON (`{"apiKey": ...}`), for its client only: never
+    /// logged, never returned. `Null` when none are stored.
+    pub fn credentials(&self, config: &ProviderConfig) -> Result<serde_json::Value, ProviderError> {
+        match &config.credentials {
+            None => Ok(serde_json::Value::Null),
+            Some(sealed) => self.keyring.open(sealed).map_err(|err| {
+                ProviderError::new(
+                    ProviderErrorKind::InvalidCredentials,
+                    format!("provider {}: {err}", config.slug),
+                )
+            }),
+        }
     }
 
     /// The mock most recently built for this slug (the engine rebuilds a provider when its
@@ -101,9 +120,14 @@ mod tests {
         Arc::new(|_| {})
     }
 
+    fn factory() -> Factory {
+        let key = Keyring::generate_key();
+        Factory::new(Arc::new(Keyring::new([key.as_str()]).unwrap()))
+    }
+
     #[test]
     fn a_mock_config_builds_a_mock_that_can_be_found_by_slug() {
-        let factory = Factory::new();
+        let factory = factory();
         let built = factory.build(
             &config(ProviderKind::Mock, serde_json::Value::Null),
             no_reports(),
@@ -115,7 +139,7 @@ mod tests {
 
     #[test]
     fn kinds_without_an_adapter_are_refused_by_name() {
-        let factory = Factory::new();
+        let factory = factory();
         for kind in [
             ProviderKind::Smso,
             ProviderKind::Twilio,
@@ -138,7 +162,7 @@ mod tests {
 
     #[test]
     fn bad_mock_settings_are_refused_with_the_reason() {
-        let factory = Factory::new();
+        let factory = factory();
         let Err(err) = factory.build(
             &config(
                 ProviderKind::Mock,
