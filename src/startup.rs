@@ -88,7 +88,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
         let engine = Engine::start(EngineDeps {
             store,
-            providers: Arc::new(Factory::new(keyring)),
+            providers: Arc::new(
+                Factory::new(keyring.clone()).with_public_url(settings.public_url.clone()),
+            ),
             metrics: metrics.clone(),
             config: EngineConfig {
                 max_attempts: settings.max_attempts,

@@ -1,7 +1,13 @@
 //! Provider actor: one per configured provider. Owns its client, circuit breaker and credit.
 //!
-//! - Accepts: `Send` from the Router (via the Logger once SENDING is stored); its own
-//!   `SendCompleted`, `BalanceFetched`, `CooldownElapsed` and `RefreshBalance`; `Health` queries.
+//! - Accepts: `Send` from the Router (via the Logger once SENDING is stored); `AwaitReceipt`
+//!   from the Router for each SENT message; its own `SendCompleted`, `BalanceFetched`,
+//!   `CooldownElapsed`, `RefreshBalance`, `PollDue` and `Polled`; `Health` queries.
+//! - Status polling (providers whose receipts do not come by webhook, SMSO by default): each
+//!   SENT message is checked after `status_poll_initial_ms`, then with a doubling interval up to
+//!   `status_poll_max_ms`, until a final status or the end of its validity; at most
+//!   `status_poll_batch` checks per round, one after another in a task, so the client's own
+//!   rate limit paces them. A final status goes to the Router as a `Report`, like a webhook.
 //! - Never: awaits the network in a handler. Each call runs as a task bounded by the provider's
 //!   `max_concurrency`; the task reports the outcome to the Router directly (so an outcome is not
 //!   lost if this actor crashes meanwhile) and to this actor for the breaker and the credit.
@@ -16,11 +22,13 @@ use crate::{
         Balance, EngineMetrics, ProviderError, ProviderErrorKind, SendReceipt, SendRequest,
         SmsProvider,
     },
+    ports::{DeliveryReport, DeliveryStatus},
     router::RouterMsg,
 };
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::{sync::Semaphore, time::Instant};
 
 /// How often credit is read again from the provider, so a top-up is noticed.
@@ -66,6 +74,19 @@ pub enum ProviderMsg {
     RefreshBalance,
     CooldownElapsed,
     Health(RpcReplyPort<ProviderHealth>),
+    /// From the Router: this message is SENT through us and waits for its receipt.
+    AwaitReceipt {
+        message_id: MessageId,
+        provider_message_id: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Timer: start the status checks that are due.
+    PollDue,
+    /// A status check finished; `done` when its status was final (and reported to the Router).
+    Polled {
+        message_id: MessageId,
+        done: bool,
+    },
     /// An injected fault, for supervision tests: the handler fails and the actor dies.
     #[cfg(any(test, feature = "test-support"))]
     Crash,
@@ -90,6 +111,27 @@ pub struct ProviderState {
     out_of_credit: bool,
     permits: Arc<Semaphore>,
     last_reported: Option<ProviderHealth>,
+    /// `None` when this provider's receipts come by webhook only.
+    polling: Option<Polling>,
+}
+
+/// The SENT messages this provider polls, and when each is due.
+struct Polling {
+    initial: Duration,
+    max: Duration,
+    batch: usize,
+    waiting: HashMap<MessageId, PollEntry>,
+    /// When the next `PollDue` is already set to fire, so timers are not piled up.
+    armed_for: Option<Instant>,
+}
+
+struct PollEntry {
+    provider_message_id: String,
+    expires_at: DateTime<Utc>,
+    due: Instant,
+    interval: Duration,
+    /// A check is running: it is not started again until its outcome is back.
+    in_flight: bool,
 }
 
 impl Actor for ProviderActor {
@@ -115,6 +157,13 @@ impl Actor for ProviderActor {
             out_of_credit: false,
             permits: Arc::new(Semaphore::new(settings.max_concurrency)),
             last_reported: None,
+            polling: settings.polls_status(args.config.kind).then(|| Polling {
+                initial: Duration::from_millis(settings.status_poll_initial_ms),
+                max: Duration::from_millis(settings.status_poll_max_ms),
+                batch: settings.status_poll_batch,
+                waiting: HashMap::new(),
+                armed_for: None,
+            }),
         })
     }
 
@@ -203,6 +252,39 @@ impl Actor for ProviderActor {
             ProviderMsg::Health(reply) => {
                 let _ = reply.send(state.health());
             }
+            ProviderMsg::AwaitReceipt {
+                message_id,
+                provider_message_id,
+                expires_at,
+            } => {
+                if let Some(polling) = &mut state.polling {
+                    let due = Instant::now() + polling.initial;
+                    polling.waiting.insert(
+                        message_id,
+                        PollEntry {
+                            provider_message_id,
+                            expires_at,
+                            due,
+                            interval: polling.initial,
+                            in_flight: false,
+                        },
+                    );
+                    polling.arm(&myself);
+                }
+            }
+            ProviderMsg::PollDue => state.start_polls(&myself),
+            ProviderMsg::Polled { message_id, done } => {
+                if let Some(polling) = &mut state.polling {
+                    if done {
+                        polling.waiting.remove(&message_id);
+                    } else if let Some(entry) = polling.waiting.get_mut(&message_id) {
+                        entry.in_flight = false;
+                        entry.interval = (entry.interval * 2).min(polling.max);
+                        entry.due = Instant::now() + entry.interval;
+                    }
+                    polling.arm(&myself);
+                }
+            }
             #[cfg(any(test, feature = "test-support"))]
             ProviderMsg::Crash => {
                 return Err(format!("injected fault in provider {}", state.slug).into());
@@ -219,7 +301,103 @@ fn error_label<T>(result: &Result<T, ProviderError>) -> Option<&'static str> {
         .map(|e| crate::domain::event::ErrorKind::from(e.kind).as_str())
 }
 
+impl Polling {
+    /// Sets a `PollDue` for the earliest waiting check, unless one fires before it already.
+    fn arm(&mut self, myself: &ActorRef<ProviderMsg>) {
+        let now = Instant::now();
+        if self.armed_for.is_some_and(|at| at <= now) {
+            self.armed_for = None;
+        }
+        let Some(next) = self
+            .waiting
+            .values()
+            .filter(|e| !e.in_flight)
+            .map(|e| e.due)
+            .min()
+        else {
+            return;
+        };
+        if self.armed_for.is_some_and(|at| at <= next) {
+            return;
+        }
+        self.armed_for = Some(next);
+        myself.send_after(next.saturating_duration_since(now), || ProviderMsg::PollDue);
+    }
+}
+
 impl ProviderState {
+    /// Starts the due status checks (at most a batch) as one task; never awaits here.
+    fn start_polls(&mut self, myself: &ActorRef<ProviderMsg>) {
+        let Some(polling) = &mut self.polling else {
+            return;
+        };
+        polling.armed_for = None;
+        let now = Instant::now();
+        let today = Utc::now();
+        polling.waiting.retain(|id, e| {
+            let keep = e.expires_at > today;
+            if !keep {
+                tracing::debug!(message_id = %id, "validity over: no more status checks");
+            }
+            keep
+        });
+        let mut due: Vec<(MessageId, String)> = polling
+            .waiting
+            .iter_mut()
+            .filter(|(_, e)| !e.in_flight && e.due <= now)
+            .take(polling.batch)
+            .map(|(id, e)| {
+                e.in_flight = true;
+                (id.clone(), e.provider_message_id.clone())
+            })
+            .collect();
+        polling.arm(myself);
+        if due.is_empty() {
+            return;
+        }
+        due.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        let client = self.client.clone();
+        let router = self.router.clone();
+        let me = myself.clone();
+        let metrics = self.metrics.clone();
+        let slug = self.slug.clone();
+        tokio::spawn(async move {
+            for (message_id, provider_message_id) in due {
+                let started = Instant::now();
+                let result = AssertUnwindSafe(client.status(&provider_message_id))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ProviderError::new(
+                            ProviderErrorKind::Unavailable,
+                            "the provider client failed unexpectedly",
+                        ))
+                    });
+                metrics.provider_call(&slug, "status", started.elapsed(), error_label(&result));
+                let done = match result {
+                    Ok(report) if report.status != DeliveryStatus::Pending => {
+                        let _ = router.cast(RouterMsg::Report(DeliveryReport {
+                            provider: slug.clone(),
+                            provider_message_id,
+                            message_id: Some(message_id.clone()),
+                            status: report.status,
+                            at: report.at.unwrap_or_else(Utc::now),
+                            error: report.error,
+                        }));
+                        true
+                    }
+                    Ok(_) => false,
+                    Err(err) => {
+                        // Checked again later, with the same backoff as a pending answer.
+                        tracing::debug!(provider = %slug, message_id = %message_id, error.message = %err, "status check failed");
+                        false
+                    }
+                };
+                let _ = me.cast(ProviderMsg::Polled { message_id, done });
+            }
+        });
+    }
+
     fn health(&self) -> ProviderHealth {
         ProviderHealth {
             circuit: self.breaker.state(),

@@ -235,6 +235,7 @@ impl Actor for Router {
             RouterMsg::ProviderUp { config, actor } => {
                 let settings = ProviderSettings::from_json(&config.settings);
                 let slug = config.slug.clone();
+                let slug_of_up = slug.clone();
                 let outstanding = state.providers.get(&slug).map_or(0, |e| e.outstanding);
                 state.providers.insert(
                     slug,
@@ -247,6 +248,20 @@ impl Actor for Router {
                     },
                 );
                 state.providers_changed();
+                // A (re)started provider actor starts with no polls: hand it the messages that
+                // still wait for a receipt through it, so polling survives its restart.
+                let waiting: Vec<MessageId> = state
+                    .messages
+                    .values()
+                    .filter(|t| {
+                        t.message.status == MessageStatus::Sent
+                            && t.message.provider.as_deref() == Some(slug_of_up.as_str())
+                    })
+                    .map(|t| t.message.id.clone())
+                    .collect();
+                for id in waiting {
+                    state.tell_provider_awaiting(&id);
+                }
                 state.pump(&myself);
             }
             RouterMsg::ProviderDown { slug, removed } => {
@@ -320,6 +335,7 @@ impl RouterState {
                     counts[1] += 1;
                     let id = message.id.clone();
                     self.track(message);
+                    self.tell_provider_awaiting(&id);
                     self.await_receipt(id);
                 }
                 MessageStatus::Sending => {
@@ -416,6 +432,24 @@ impl RouterState {
                     }
                 }
             }
+        }
+    }
+
+    /// Tells the message's provider actor that it waits for a receipt, so a provider without
+    /// webhooks can poll its status (the actor ignores it when its receipts come by webhook).
+    fn tell_provider_awaiting(&self, id: &MessageId) {
+        let Some(m) = self.messages.get(id).map(|t| &t.message) else {
+            return;
+        };
+        let (Some(slug), Some(pid)) = (&m.provider, &m.provider_message_id) else {
+            return;
+        };
+        if let Some(actor) = self.providers.get(slug).and_then(|e| e.actor.as_ref()) {
+            let _ = actor.cast(ProviderMsg::AwaitReceipt {
+                message_id: m.id.clone(),
+                provider_message_id: pid.clone(),
+                expires_at: m.expires_at,
+            });
         }
     }
 
@@ -569,6 +603,7 @@ impl RouterState {
                     self.by_provider_id
                         .insert((provider, receipt.provider_message_id), id.clone());
                     if self.change(&id, MessageStatus::Sent, None, None) {
+                        self.tell_provider_awaiting(&id);
                         self.await_receipt(id);
                     }
                 }

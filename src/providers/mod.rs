@@ -1,9 +1,17 @@
-//! Concrete SMS providers and the factory that builds one for each stored provider config.
+//! Concrete SMS providers and the factory that builds one for each stored provider config:
+//! SMSO.ro, Twilio, Vonage, a generic HTTP API, and the mock.
 //!
-//! Only the mock is in this build; a config of another kind is refused with a clear message
-//! rather than given a stub that would pretend to send.
+//! # Layout
+//! - `http`: the shared client builder, rate limiter and error classifier.
+//! - `smso`, `twilio`, `vonage`, `generic`: one adapter per wire format.
+//! - `mock`: a provider that sends nothing, for development and tests.
 
+pub mod generic;
+pub mod http;
 pub mod mock;
+pub mod smso;
+pub mod twilio;
+pub mod vonage;
 
 pub use mock::{MockProvider, MockSettings};
 
@@ -21,6 +29,9 @@ use std::{
 /// (and a future admin view) can see what the engine asked them to send.
 pub struct Factory {
     keyring: Arc<Keyring>,
+    /// smsgate's public address, for webhook URLs handed to providers (a provider's own
+    /// `public_url` setting wins).
+    public_url: Option<String>,
     mocks: Mutex<HashMap<String, Arc<MockProvider>>>,
 }
 
@@ -29,22 +40,21 @@ impl Factory {
     pub fn new(keyring: Arc<Keyring>) -> Self {
         Self {
             keyring,
+            public_url: None,
             mocks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets smsgate's public address, used for webhook URLs (`StatusCallback` and the like).
+    pub fn with_public_url(mut self, public_url: Option<String>) -> Self {
+        self.public_url = public_url;
+        self
     }
 
     /// The provider's credentials in plain JSON (`{"apiKey": ...}`), for its client only: never
     /// logged, never returned. `Null` when none are stored.
     pub fn credentials(&self, config: &ProviderConfig) -> Result<serde_json::Value, ProviderError> {
-        match &config.credentials {
-            None => Ok(serde_json::Value::Null),
-            Some(sealed) => self.keyring.open(sealed).map_err(|err| {
-                ProviderError::new(
-                    ProviderErrorKind::InvalidCredentials,
-                    format!("provider {}: {err}", config.slug),
-                )
-            }),
-        }
+        open_credentials(&self.keyring, config)
     }
 
     /// The mock most recently built for this slug (the engine rebuilds a provider when its
@@ -55,6 +65,22 @@ impl Factory {
             .unwrap_or_else(PoisonError::into_inner)
             .get(slug)
             .cloned()
+    }
+}
+
+/// Opens a provider's sealed credentials (see `Factory::credentials`); the webhooks use it too.
+pub fn open_credentials(
+    keyring: &Keyring,
+    config: &ProviderConfig,
+) -> Result<serde_json::Value, ProviderError> {
+    match &config.credentials {
+        None => Ok(serde_json::Value::Null),
+        Some(sealed) => keyring.open(sealed).map_err(|err| {
+            ProviderError::new(
+                ProviderErrorKind::InvalidCredentials,
+                format!("provider {}: {err}", config.slug),
+            )
+        }),
     }
 }
 
@@ -76,16 +102,30 @@ impl ProviderFactory for Factory {
                 tracing::info!(provider = %config.slug, kind = "MOCK", "built the mock provider");
                 Ok(mock)
             }
-            ProviderKind::Smso
-            | ProviderKind::Twilio
-            | ProviderKind::Vonage
-            | ProviderKind::Http => Err(ProviderError::new(
-                ProviderErrorKind::Rejected,
-                format!(
-                    "provider kind {} is not available in this build yet",
-                    config.kind.as_str()
-                ),
-            )),
+            ProviderKind::Smso => {
+                let credentials = self.credentials(config)?;
+                let client = smso::Smso::new(config, &credentials, self.public_url.as_deref())?;
+                tracing::info!(provider = %config.slug, kind = "SMSO", "built the provider client");
+                Ok(Arc::new(client))
+            }
+            ProviderKind::Twilio => {
+                let credentials = self.credentials(config)?;
+                let client = twilio::Twilio::new(config, &credentials, self.public_url.as_deref())?;
+                tracing::info!(provider = %config.slug, kind = "TWILIO", "built the provider client");
+                Ok(Arc::new(client))
+            }
+            ProviderKind::Vonage => {
+                let credentials = self.credentials(config)?;
+                let client = vonage::Vonage::new(config, &credentials, self.public_url.as_deref())?;
+                tracing::info!(provider = %config.slug, kind = "VONAGE", "built the provider client");
+                Ok(Arc::new(client))
+            }
+            ProviderKind::Http => {
+                let credentials = self.credentials(config)?;
+                let client = generic::Generic::new(config, &credentials)?;
+                tracing::info!(provider = %config.slug, kind = "HTTP", "built the provider client");
+                Ok(Arc::new(client))
+            }
         }
     }
 }
@@ -138,26 +178,33 @@ mod tests {
     }
 
     #[test]
-    fn kinds_without_an_adapter_are_refused_by_name() {
-        let factory = factory();
-        for kind in [
-            ProviderKind::Smso,
-            ProviderKind::Twilio,
-            ProviderKind::Vonage,
-            ProviderKind::Http,
+    fn real_kinds_are_built_from_their_sealed_credentials_and_refused_without_them() {
+        let key = Keyring::generate_key();
+        let keyring = Arc::new(Keyring::new([key.as_str()]).unwrap());
+        let factory = Factory::new(keyring.clone());
+        for (kind, creds) in [
+            (ProviderKind::Smso, serde_json::json!({"apiKey": "k"})),
+            (
+                ProviderKind::Twilio,
+                serde_json::json!({"accountSid": "AC1", "authToken": "t"}),
+            ),
+            (
+                ProviderKind::Vonage,
+                serde_json::json!({"apiKey": "k", "apiSecret": "s"}),
+            ),
         ] {
-            let Err(err) = factory.build(&config(kind, serde_json::json!({})), no_reports()) else {
-                panic!("{kind:?} was built");
+            let mut c = config(kind, serde_json::json!({}));
+            let Err(err) = factory.build(&c, no_reports()) else {
+                panic!("{kind:?} was built without credentials");
             };
-            assert_eq!(err.kind, ProviderErrorKind::Rejected);
-            assert_eq!(
-                err.message,
-                format!(
-                    "provider kind {} is not available in this build yet",
-                    kind.as_str()
-                )
-            );
+            assert_eq!(err.kind, ProviderErrorKind::InvalidCredentials);
+            c.credentials = Some(keyring.seal(&creds));
+            assert!(factory.build(&c, no_reports()).is_ok(), "{kind:?}");
         }
+        let mut http = config(ProviderKind::Http, serde_json::json!({}));
+        assert!(factory.build(&http, no_reports()).is_err(), "no URL");
+        http.api_base_url = Some("http://127.0.0.1:9/sms".into());
+        assert!(factory.build(&http, no_reports()).is_ok());
     }
 
     #[test]

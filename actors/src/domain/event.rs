@@ -78,6 +78,8 @@ impl From<ProviderErrorKind> for ErrorKind {
             ProviderErrorKind::InvalidRecipient => Self::InvalidRecipient,
             ProviderErrorKind::InvalidContent => Self::InvalidContent,
             ProviderErrorKind::Rejected => Self::Rejected,
+            // The same situation as a process stop during the call: it may have gone out.
+            ProviderErrorKind::Ambiguous => Self::Interrupted,
         }
     }
 }

@@ -93,6 +93,15 @@ pub struct ProviderSettings {
     pub breaker_window: usize,
     /// How long an open circuit waits before letting one probe through.
     pub breaker_cooldown_ms: u64,
+    /// Whether SENT messages are polled for their status. `None`: the kind's default (SMSO
+    /// polls, since its webhook is unsigned and optional; the others rely on webhooks).
+    pub status_poll: Option<bool>,
+    /// The first status check of a SENT message waits this long; each later one doubles it.
+    pub status_poll_initial_ms: u64,
+    /// The longest wait between two status checks of one message.
+    pub status_poll_max_ms: u64,
+    /// At most this many status checks are started per round, so a backlog does not burst.
+    pub status_poll_batch: usize,
 }
 
 impl Default for ProviderSettings {
@@ -103,6 +112,10 @@ impl Default for ProviderSettings {
             breaker_failure_rate: 0.5,
             breaker_window: 20,
             breaker_cooldown_ms: 30_000,
+            status_poll: None,
+            status_poll_initial_ms: 15_000,
+            status_poll_max_ms: 600_000,
+            status_poll_batch: 50,
         }
     }
 }
@@ -114,7 +127,21 @@ impl ProviderSettings {
         let mut parsed: Self = serde_json::from_value(settings.clone()).unwrap_or_default();
         parsed.max_concurrency = parsed.max_concurrency.clamp(1, 10_000);
         parsed.breaker_window = parsed.breaker_window.clamp(1, 1_000);
+        parsed.status_poll_initial_ms = parsed.status_poll_initial_ms.max(10);
+        parsed.status_poll_max_ms = parsed.status_poll_max_ms.max(parsed.status_poll_initial_ms);
+        parsed.status_poll_batch = parsed.status_poll_batch.clamp(1, 1_000);
         parsed
+    }
+
+    /// Whether this provider's SENT messages are polled (see `status_poll`).
+    pub fn polls_status(&self, kind: ProviderKind) -> bool {
+        self.status_poll.unwrap_or(match kind {
+            ProviderKind::Smso => true,
+            ProviderKind::Twilio
+            | ProviderKind::Vonage
+            | ProviderKind::Http
+            | ProviderKind::Mock => false,
+        })
     }
 
     pub fn breaker_cooldown(&self) -> Duration {

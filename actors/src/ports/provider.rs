@@ -27,17 +27,40 @@ pub enum ProviderErrorKind {
     InvalidContent,
     /// Permanent for this provider (for example an unregistered sender): fail over.
     Rejected,
+    /// The send may or may not have gone out (it timed out after the request was written, or
+    /// the provider's answer could not be read). No provider offers an idempotency key, so
+    /// sending again could deliver it twice: the message fails, with a reason admins can see,
+    /// and is never retried blindly.
+    Ambiguous,
 }
 
 impl ProviderErrorKind {
     /// A problem with the message itself: trying elsewhere would only fail again.
     pub fn is_permanent_for_message(self) -> bool {
-        matches!(self, Self::InvalidRecipient | Self::InvalidContent)
+        match self {
+            Self::InvalidRecipient | Self::InvalidContent | Self::Ambiguous => true,
+            Self::InvalidCredentials
+            | Self::InsufficientCredit
+            | Self::RateLimited
+            | Self::Timeout
+            | Self::Unavailable
+            | Self::Rejected => false,
+        }
     }
 
-    /// A problem with the provider itself, which counts against its circuit breaker.
+    /// A problem with the provider itself, which counts against its circuit breaker. An
+    /// ambiguous send is one: the provider was slow or garbled its answer.
     pub fn counts_against_provider(self) -> bool {
-        !self.is_permanent_for_message()
+        match self {
+            Self::InvalidRecipient | Self::InvalidContent => false,
+            Self::InvalidCredentials
+            | Self::InsufficientCredit
+            | Self::RateLimited
+            | Self::Timeout
+            | Self::Unavailable
+            | Self::Rejected
+            | Self::Ambiguous => true,
+        }
     }
 }
 

@@ -1,0 +1,262 @@
+//! The generic HTTP provider: any SMS API a user can describe in settings, without code — the
+//! URL, method, headers, a body template with `{to}` `{body}` `{sender}` `{message_id}`, where
+//! the provider's message id and its error sit in the JSON answer (JSON pointers), and which
+//! HTTP statuses are transient.
+//!
+//! Credentials (`{"apiKey": ...}` or any object of strings) are placed with `{credentials.NAME}`
+//! in headers only, so a key never ends up in a URL that could be logged.
+
+use super::http::{self, Call, HttpSettings, RateLimiter};
+use async_trait::async_trait;
+use serde::Deserialize;
+use smsgate_actors::{
+    domain::ProviderConfig,
+    ports::{
+        Balance, ProviderError, ProviderErrorKind, SendReceipt, SendRequest, SmsProvider,
+        StatusReport,
+    },
+};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GenericSettings {
+    /// Where sends go; `api_base_url` of the provider is used when this is not set.
+    pub url: Option<String>,
+    /// `POST` (default), `PUT` or `GET`.
+    pub method: String,
+    /// Extra request headers; values may use `{credentials.NAME}`.
+    pub headers: BTreeMap<String, String>,
+    /// The body with `{to}`, `{body}`, `{sender}`, `{message_id}`; values are escaped for
+    /// `content_type` (JSON string escaping, or form encoding).
+    pub body_template: String,
+    pub content_type: String,
+    /// JSON pointer to the provider's message id in the answer, e.g. `/messages/0/id`.
+    pub message_id_pointer: String,
+    /// JSON pointer to an error in the answer; a non-null value there fails the send even with
+    /// a 2xx status.
+    pub error_pointer: Option<String>,
+    /// Statuses that mean "try again later" (retried with backoff); other 4xx fail over.
+    pub transient_statuses: Vec<u16>,
+}
+
+impl Default for GenericSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            method: "POST".to_owned(),
+            headers: BTreeMap::new(),
+            body_template:
+                r#"{"to":"{to}","body":"{body}","sender":"{sender}","reference":"{message_id}"}"#
+                    .to_owned(),
+            content_type: "application/json".to_owned(),
+            message_id_pointer: "/id".to_owned(),
+            error_pointer: None,
+            transient_statuses: vec![408, 425, 429, 500, 502, 503, 504],
+        }
+    }
+}
+
+pub struct Generic {
+    name: String,
+    client: reqwest::Client,
+    url: String,
+    method: reqwest::Method,
+    headers: Vec<(String, String)>,
+    sender: Option<String>,
+    settings: HttpSettings,
+    own: GenericSettings,
+    limiter: Option<RateLimiter>,
+}
+
+impl Generic {
+    pub fn new(
+        config: &ProviderConfig,
+        credentials: &serde_json::Value,
+    ) -> Result<Self, ProviderError> {
+        let settings = HttpSettings::from_json(&config.settings)?;
+        let own: GenericSettings = http::parse_settings(&config.settings, "HTTP provider")?;
+        let url = own
+            .url
+            .clone()
+            .or_else(|| config.api_base_url.clone())
+            .ok_or_else(|| {
+                http::invalid_settings("the HTTP provider needs `url` or an API base URL")
+            })?;
+        let method = reqwest::Method::from_bytes(own.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| {
+                http::invalid_settings(format!("method {:?} is not an HTTP method", own.method))
+            })?;
+        let mut headers = Vec::new();
+        for (name, value) in &own.headers {
+            let mut value = value.clone();
+            if let Some(creds) = credentials.as_object() {
+                for (key, secret) in creds {
+                    if let Some(secret) = secret.as_str() {
+                        value = value.replace(&format!("{{credentials.{key}}}"), secret);
+                    }
+                }
+            }
+            headers.push((name.clone(), value));
+        }
+        Ok(Self {
+            name: config.name.clone(),
+            client: http::client(&settings)?,
+            url,
+            method,
+            headers,
+            sender: config.sender_id.clone(),
+            limiter: RateLimiter::new(settings.requests_per_second),
+            settings,
+            own,
+        })
+    }
+
+    /// Fills the template, escaping each value for the body's content type.
+    pub fn render(template: &str, content_type: &str, values: &[(&str, &str)]) -> String {
+        let json = content_type.contains("json");
+        let mut out = template.to_owned();
+        for (name, value) in values {
+            let escaped = if json {
+                let quoted = serde_json::Value::String((*value).to_owned()).to_string();
+                quoted[1..quoted.len() - 1].to_owned()
+            } else {
+                form_urlencoded::byte_serialize(value.as_bytes()).collect()
+            };
+            out = out.replace(&format!("{{{name}}}"), &escaped);
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl SmsProvider for Generic {
+    async fn send(&self, request: &SendRequest) -> Result<SendReceipt, ProviderError> {
+        let sender = request
+            .sender
+            .as_ref()
+            .or(self.sender.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        let body = Self::render(
+            &self.own.body_template,
+            &self.own.content_type,
+            &[
+                ("to", request.to.as_str()),
+                ("body", &request.body),
+                ("sender", &sender),
+                ("message_id", request.message_id.as_str()),
+            ],
+        );
+        let mut call = self
+            .client
+            .request(self.method.clone(), &self.url)
+            .header("Content-Type", &self.own.content_type)
+            .header("Accept", "application/json")
+            .body(body);
+        for (name, value) in &self.headers {
+            call = call.header(name, value);
+        }
+        RateLimiter::acquire(self.limiter.as_ref()).await;
+        let name = self.name.as_str();
+        let response = call
+            .send()
+            .await
+            .map_err(|err| http::transport_error(name, Call::Send, err))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = http::body_text(name, Call::Send, response).await?;
+        let answer: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        let error = self
+            .own
+            .error_pointer
+            .as_deref()
+            .and_then(|p| answer.as_ref()?.pointer(p))
+            .filter(|e| !e.is_null())
+            .map(|e| match e.as_str() {
+                Some(s) => s.to_owned(),
+                None => e.to_string(),
+            });
+        if !status.is_success() {
+            let kind = if self.own.transient_statuses.contains(&status.as_u16()) {
+                if status.as_u16() == 429 {
+                    ProviderErrorKind::RateLimited
+                } else {
+                    ProviderErrorKind::Unavailable
+                }
+            } else {
+                http::classify_status(status)
+            };
+            return Err(http::status_error(
+                name,
+                kind,
+                status,
+                &headers,
+                error.as_deref(),
+            ));
+        }
+        if let Some(error) = error {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Rejected,
+                format!("{name} refused the message: {error}"),
+            ));
+        }
+        let Some(answer) = answer else {
+            return Err(http::malformed(name, Call::Send, true, "not JSON"));
+        };
+        let id = answer
+            .pointer(&self.own.message_id_pointer)
+            .and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                http::malformed(
+                    name,
+                    Call::Send,
+                    true,
+                    format!("no message id at {}", self.own.message_id_pointer),
+                )
+            })?;
+        Ok(SendReceipt {
+            provider_message_id: id,
+            cost: self.settings.price_override(request.segments),
+            segments: None,
+        })
+    }
+
+    async fn status(&self, _provider_message_id: &str) -> Result<StatusReport, ProviderError> {
+        Err(ProviderError::new(
+            ProviderErrorKind::Rejected,
+            "the generic HTTP provider has no status endpoint",
+        ))
+    }
+
+    /// A generic API has no balance we know how to read: no credit limit is assumed.
+    async fn balance(&self) -> Result<Balance, ProviderError> {
+        Ok(Balance { credit: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_escaped_for_json_and_for_forms() {
+        let values = [("body", "say \"hi\"\nă"), ("to", "+40722334455")];
+        assert_eq!(
+            Generic::render(r#"{"t":"{to}","b":"{body}"}"#, "application/json", &values),
+            r#"{"t":"+40722334455","b":"say \"hi\"\nă"}"#
+        );
+        assert_eq!(
+            Generic::render(
+                "to={to}&text={body}",
+                "application/x-www-form-urlencoded",
+                &values
+            ),
+            "to=%2B40722334455&text=say+%22hi%22%0A%C4%83"
+        );
+    }
+}
