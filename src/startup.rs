@@ -135,6 +135,8 @@ impl Application {
             verifier,
             metrics,
             max_body_bytes: settings.max_body_bytes,
+            keyring,
+            public_url: settings.public_url.clone(),
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(

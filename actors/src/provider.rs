@@ -341,7 +341,7 @@ impl ProviderState {
             }
             keep
         });
-        let mut due: Vec<(MessageId, String)> = polling
+        let due: Vec<(MessageId, String)> = polling
             .waiting
             .iter_mut()
             .filter(|(_, e)| !e.in_flight && e.due <= now)
@@ -355,7 +355,6 @@ impl ProviderState {
         if due.is_empty() {
             return;
         }
-        due.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
         let client = self.client.clone();
         let router = self.router.clone();
         let me = myself.clone();

@@ -9,6 +9,7 @@ pub mod health;
 pub mod internal;
 pub mod layers;
 pub mod state;
+pub mod webhooks;
 
 pub use state::AppState;
 
@@ -18,7 +19,8 @@ use axum::{
     Router,
 };
 
-/// GraphQL, GraphiQL, the WebSocket endpoint, health and metrics: what the internet may reach.
+/// GraphQL, GraphiQL, the WebSocket endpoint, provider webhooks, health and metrics: what the
+/// internet may reach.
 pub fn public_router(state: AppState) -> Router {
     let graphql = Router::new()
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
@@ -27,7 +29,14 @@ pub fn public_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
-    layers::apply(graphql.merge(ops), &state).with_state(state)
+    let webhooks = Router::new()
+        .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
+        .route(
+            "/webhooks/vonage/{provider_id}",
+            post(webhooks::vonage).get(webhooks::vonage),
+        )
+        .route("/webhooks/smso/{provider_id}", post(webhooks::smso));
+    layers::apply(graphql.merge(ops).merge(webhooks), &state).with_state(state)
 }
 
 /// `/internal/sms/*`: for services on the same host or private network, never the public one.

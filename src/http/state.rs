@@ -1,6 +1,6 @@
 //! AppState: what every route handler can reach.
 
-use crate::{http::auth::TokenVerifier, metrics::Metrics};
+use crate::{http::auth::TokenVerifier, metrics::Metrics, secrets::Keyring};
 use axum::extract::FromRef;
 use smsgate_actors::Engine;
 use smsgate_graphql::SmsSchema;
@@ -13,6 +13,10 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    /// Opens a provider's credentials to check a webhook's signature.
+    pub keyring: Arc<Keyring>,
+    /// smsgate's public address, the URL Twilio signs (a provider's `public_url` wins).
+    pub public_url: Option<String>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

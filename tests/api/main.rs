@@ -4,9 +4,12 @@
 
 mod auth;
 mod bad_input;
+mod fakes;
 mod health;
 mod helpers;
 mod messages;
+mod providers_smso;
+mod providers_twilio;
 mod rest;
 mod restart;
 mod send_sms;
