@@ -46,6 +46,8 @@ const RECENT_FINAL: usize = 16_384;
 /// SENT messages kept in memory while they wait for a receipt. Past this the oldest are let go:
 /// they stay in the store, and a late receipt finds them there.
 const MAX_AWAITING_RECEIPT: usize = 20_000;
+/// Receipts held until the send they belong to is answered; past this the oldest are dropped.
+const MAX_EARLY_RECEIPTS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -145,6 +147,9 @@ pub struct RouterState {
     recent_final: (HashSet<MessageId>, VecDeque<MessageId>),
     /// Messages in the order they became SENT (some may have finished since).
     awaiting_receipt: VecDeque<MessageId>,
+    /// Receipts that arrived before the send's answer named their message.
+    early_receipts: HashMap<(String, String), DeliveryReport>,
+    early_order: VecDeque<(String, String)>,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
@@ -178,6 +183,8 @@ impl Actor for Router {
             by_provider_id: HashMap::new(),
             recent_final: Default::default(),
             awaiting_receipt: VecDeque::new(),
+            early_receipts: HashMap::new(),
+            early_order: VecDeque::new(),
             rng: StdRng::from_entropy(),
             draining: false,
             drain_waiters: Vec::new(),
@@ -229,7 +236,7 @@ impl Actor for Router {
                     }
                     state.apply_report(&message.id, &report);
                 } else {
-                    tracing::debug!(provider = %report.provider, provider_message_id = %report.provider_message_id, "a receipt matched no message");
+                    state.hold_early_receipt(report);
                 }
             }
             RouterMsg::ProviderUp { config, actor } => {
@@ -410,6 +417,28 @@ impl RouterState {
             .is_err()
         {
             tracing::error!("the logger is not running: a status change was not stored");
+        }
+    }
+
+    /// A receipt that matches no message yet: the provider may have called back before its
+    /// answer to our send arrived. Kept (bounded) until that answer names the message.
+    fn hold_early_receipt(&mut self, report: DeliveryReport) {
+        let key = (report.provider.clone(), report.provider_message_id.clone());
+        // The answer may have arrived while the store was being searched.
+        if let Some(id) = self.by_provider_id.get(&key).cloned() {
+            self.apply_report(&id, &report);
+            return;
+        }
+        tracing::debug!(provider = %key.0, provider_message_id = %key.1, "holding a receipt that matches no message yet");
+        if self.early_receipts.insert(key.clone(), report).is_none() {
+            self.early_order.push_back(key);
+            if self.early_order.len() > MAX_EARLY_RECEIPTS {
+                if let Some(oldest) = self.early_order.pop_front() {
+                    if self.early_receipts.remove(&oldest).is_some() {
+                        tracing::info!(provider = %oldest.0, provider_message_id = %oldest.1, "a receipt matched no message and was dropped");
+                    }
+                }
+            }
         }
     }
 
@@ -600,11 +629,17 @@ impl RouterState {
                     m.segments = segments;
                 }
                 if m.status == MessageStatus::Sending {
-                    self.by_provider_id
-                        .insert((provider, receipt.provider_message_id), id.clone());
+                    let key = (provider, receipt.provider_message_id);
+                    self.by_provider_id.insert(key.clone(), id.clone());
                     if self.change(&id, MessageStatus::Sent, None, None) {
-                        self.tell_provider_awaiting(&id);
-                        self.await_receipt(id);
+                        match self.early_receipts.remove(&key) {
+                            // The receipt overtook the provider's answer: apply it now.
+                            Some(report) => self.apply_report(&id, &report),
+                            None => {
+                                self.tell_provider_awaiting(&id);
+                                self.await_receipt(id);
+                            }
+                        }
                     }
                 }
             }

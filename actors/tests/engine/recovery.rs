@@ -163,3 +163,35 @@ async fn a_receipt_for_a_sent_message_no_longer_in_memory_is_found_in_the_store(
     assert_eq!(done.events.len(), 4);
     assert!(done.error.is_some(), "an undelivered message says why");
 }
+
+#[tokio::test]
+async fn a_receipt_that_overtakes_the_send_answer_is_kept_and_applied() {
+    let (store, factory, fake) = mock_only().await;
+    fake.set_auto_deliver(false);
+    fake.hold();
+    let engine = start_engine(store, factory, fast_config()).await;
+    let m = crate::helpers::send(&engine, "0755123456", "fast network").await;
+    fake.wait_for_calls(1).await;
+    // The scripted provider names its first message "scripted-0"; the webhook knows only that.
+    fake.report(smsgate_actors::ports::DeliveryReport {
+        provider: "mock".into(),
+        provider_message_id: "scripted-0".into(),
+        message_id: None,
+        status: smsgate_actors::ports::DeliveryStatus::Delivered,
+        at: Utc::now(),
+        error: None,
+    });
+    // Whether the receipt is held before or looked up after the answer, it must not be lost.
+    fake.release(1);
+    let done = wait_for_status(&engine, &m.id, MessageStatus::Delivered).await;
+    let statuses: Vec<_> = done.events.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Sent,
+            MessageStatus::Delivered
+        ]
+    );
+}
