@@ -88,8 +88,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
         let engine = Engine::start(EngineDeps {
             store,
-            providers: Arc::new(Factory::new(keyring)),
+            providers: Arc::new(Factory::new(keyring.clone())),
             metrics: metrics.clone(),
+            sealer: keyring,
             config: EngineConfig {
                 max_attempts: settings.max_attempts,
                 retry_base: settings.retry_base(),
