@@ -9,5 +9,6 @@ mod helpers;
 mod messages;
 mod rest;
 mod restart;
+mod secrets;
 mod send_sms;
 mod subscription;
