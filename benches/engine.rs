@@ -31,6 +31,7 @@ async fn engine_on(store: Arc<dyn Store>) -> Engine {
         store,
         providers: factory,
         metrics: Arc::new(smsgate_actors::ports::NoMetrics),
+        sealer: Arc::new(smsgate_actors::test_support::TestSealer),
         config: EngineConfig::default(),
     })
     .await

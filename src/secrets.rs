@@ -5,6 +5,7 @@
 //! `cryptography.fernet` reads what smsgate writes and the reverse.
 
 use serde_json::Value;
+use smsgate_actors::ports::{SealError, SecretSealer};
 use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,14 +87,16 @@ impl Keyring {
 }
 
 /// What may be shown of a secret: its last four characters, e.g. `****3f9a`. Secrets of eight
-/// characters or fewer show nothing of themselves.
+/// characters or fewer show nothing of themselves. The engine makes the same hints.
 pub fn hint(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 8 {
-        return "****".to_owned();
+    smsgate_actors::domain::secret_hint(secret)
+}
+
+/// The engine seals the credentials admins give it with the keyring's first key.
+impl SecretSealer for Keyring {
+    fn seal(&self, credentials: &Value) -> Result<String, SealError> {
+        Ok(Keyring::seal(self, credentials))
     }
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("****{tail}")
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ impl Application {
                 Factory::new(keyring.clone()).with_public_url(settings.public_url.clone()),
             ),
             metrics: metrics.clone(),
+            sealer: keyring.clone(),
             config: EngineConfig {
                 max_attempts: settings.max_attempts,
                 retry_base: settings.retry_base(),

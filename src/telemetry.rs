@@ -2,8 +2,33 @@
 //! quiet one for tests that prints only when `TEST_LOG` is set.
 
 use crate::config::LogFormat;
-use std::sync::Once;
-use tracing_subscriber::{fmt, EnvFilter};
+use std::sync::{Mutex, Once, PoisonError};
+use tracing_subscriber::{fmt, fmt::writer::MakeWriterExt, EnvFilter};
+
+/// Everything the test subscriber formatted, so a test can search the log output (for a leaked
+/// secret, say). Tests of one binary share it.
+static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log output of this test binary so far (only when `init_for_tests` installed ours).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&CAPTURED.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+}
 
 /// Used when `RUST_LOG` is unset or unreadable: our own events and the libraries' warnings.
 pub const DEFAULT_FILTER: &str = "info,smsgate=info";
@@ -38,12 +63,20 @@ pub fn init(format: LogFormat) -> Result<(), AlreadyInstalled> {
 pub fn init_for_tests() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let builder = fmt().with_env_filter(filter());
+        let builder = fmt();
         // Another harness may have installed one first; its output is as good as ours.
+        // Debug level for our crates, so the search for leaks covers the chattiest output.
+        let builder = builder.with_env_filter(EnvFilter::new(
+            "info,smsgate=debug,smsgate_actors=debug,smsgate_graphql=debug",
+        ));
         let _ = if std::env::var_os("TEST_LOG").is_some() {
-            builder.with_test_writer().try_init()
+            builder
+                .with_writer(fmt::TestWriter::new.and(|| Capture))
+                .try_init()
         } else {
-            builder.with_writer(std::io::sink).try_init()
+            builder
+                .with_writer(std::io::sink.and(|| Capture))
+                .try_init()
         };
     });
 }

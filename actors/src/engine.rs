@@ -8,7 +8,10 @@ use crate::{
     },
     error::EngineError,
     logger::{Done, LoggerMsg},
-    ports::{DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory, Store, WriteOutcome},
+    ports::{
+        DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory, SecretSealer, Store,
+        WriteOutcome,
+    },
     router::{Directory, ProviderView, RouterConfig, RouterMsg},
     stats::StatsMsg,
     supervisor::{Core, Supervisor, SupervisorArgs, SupervisorMsg},
@@ -25,6 +28,9 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{oneshot, watch};
+
+mod admin;
+pub use admin::{NewProvider, ProviderPatch};
 
 /// How long a request waits on an actor's answer before it is told UNAVAILABLE.
 const CALL_TIMEOUT_MS: u64 = 10_000;
@@ -65,6 +71,8 @@ pub struct EngineDeps {
     pub store: Arc<dyn Store>,
     pub providers: Arc<dyn ProviderFactory>,
     pub metrics: Arc<dyn EngineMetrics>,
+    /// Encrypts provider credentials given to `create_provider` / `update_provider`.
+    pub sealer: Arc<dyn SecretSealer>,
     pub config: EngineConfig,
 }
 
@@ -89,6 +97,7 @@ struct Inner {
     supervisor: ActorRef<SupervisorMsg>,
     core: Core,
     store: Arc<dyn Store>,
+    sealer: Arc<dyn SecretSealer>,
     bus: UpdateBus,
     directory: watch::Receiver<Directory>,
     config: EngineConfig,
@@ -130,6 +139,7 @@ impl Engine {
                 supervisor,
                 core,
                 store: deps.store,
+                sealer: deps.sealer,
                 bus,
                 directory,
                 config: deps.config,
@@ -208,21 +218,7 @@ impl Engine {
                 ),
             ));
         }
-        let sender = match request.sender.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(s)
-                if s.chars().count() > MAX_SENDER_LEN
-                    || !s
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '+') =>
-            {
-                return Err(EngineError::invalid(
-                    "sender",
-                    format!("at most {MAX_SENDER_LEN} letters, digits or spaces"),
-                ))
-            }
-            Some(s) => Some(s.to_owned()),
-        };
+        let sender = valid_sender("sender", request.sender.as_deref())?;
         let key = match request.idempotency_key.as_deref() {
             None => None,
             Some(k) if k.is_empty() || k.len() > MAX_KEY_LEN => {
@@ -408,6 +404,25 @@ impl Engine {
     #[cfg(any(test, feature = "test-support"))]
     pub fn supervisor(&self) -> &ActorRef<SupervisorMsg> {
         &self.inner.supervisor
+    }
+}
+
+/// A sender ID as providers accept it: at most 15 letters, digits, spaces or `+`.
+fn valid_sender(field: &'static str, raw: Option<&str>) -> Result<Option<String>, EngineError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s)
+            if s.chars().count() > MAX_SENDER_LEN
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '+') =>
+        {
+            Err(EngineError::invalid(
+                field,
+                format!("at most {MAX_SENDER_LEN} letters, digits or spaces"),
+            ))
+        }
+        Some(s) => Ok(Some(s.to_owned())),
     }
 }
 

@@ -13,7 +13,7 @@
 //! - `domain`: messages, statuses and their legal transitions, E.164 numbers, SMS encoding.
 //! - `ports`: the provider, store and metrics traits the engine needs from the outside.
 //! - `policy`: pure decisions: circuit breaker, retry backoff, provider selection.
-//! - `engine`: the `Engine` handle the API layers call.
+//! - `engine`: the `Engine` handle the API layers call; `engine::admin` administers providers.
 //! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors.
 //! - `updates`: the bus of stored changes and the subscription stream logic.
 //!
@@ -39,7 +39,7 @@ pub mod supervisor;
 pub mod test_support;
 pub mod updates;
 
-pub use engine::{Engine, EngineConfig, EngineDeps, SendSms};
+pub use engine::{Engine, EngineConfig, EngineDeps, NewProvider, ProviderPatch, SendSms};
 pub use error::EngineError;
 pub use router::ProviderView;
 pub use updates::UpdateFilter;

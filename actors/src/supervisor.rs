@@ -2,7 +2,8 @@
 //! Provider actor per active provider, restarts crashed providers, and recovers unfinished
 //! messages at start.
 //!
-//! - Accepts: provider lifecycle commands (`StartProvider`, `StopProvider`, `ReloadProvider`),
+//! - Accepts: provider lifecycle commands (`StartProvider`, `StopProvider`, `ReloadProvider`,
+//!   `Reconfigure`),
 //!   its own restart timers, and supervision events from its children.
 //! - Never: awaits the store in a handler after start-up; reloading a configuration is a task.
 //! - Restart policy: a crashed provider actor is restarted from its stored configuration after
@@ -41,7 +42,10 @@ pub enum SupervisorMsg {
     StopProvider(String),
     /// Read this provider's configuration again and restart (or stop) its actor to match.
     ReloadProvider(ProviderId),
-    Reloaded(ProviderId, Option<ProviderConfig>),
+    /// As `ReloadProvider`, answering once the actor has been started or stopped (and the Router
+    /// told), so an admin change is live when its API call returns.
+    Reconfigure(ProviderId, RpcReplyPort<()>),
+    Reloaded(ProviderId, Option<ProviderConfig>, Option<RpcReplyPort<()>>),
     RestartProvider(ProviderId),
     /// The provider actor's ref, for supervision tests.
     #[cfg(any(test, feature = "test-support"))]
@@ -181,42 +185,37 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::StopProvider(slug) => state.stop_provider(&slug, true),
             SupervisorMsg::ReloadProvider(id) | SupervisorMsg::RestartProvider(id) => {
-                let store = state.store.clone();
-                let me = myself.clone();
-                tokio::spawn(async move {
-                    match store.provider(&id).await {
-                        Ok(config) => {
-                            let _ = me.cast(SupervisorMsg::Reloaded(id, config));
-                        }
-                        Err(err) => {
-                            tracing::error!(provider_id = %id, error.message = %err, "could not read a provider's configuration");
-                        }
-                    }
-                });
+                state.reload(&myself, id, None);
             }
-            SupervisorMsg::Reloaded(id, config) => match config {
-                Some(config) => {
-                    state.stop_provider(&config.slug, false);
-                    if config.is_active {
-                        state.start_provider(&myself.get_cell(), config).await;
-                    } else {
-                        let _ = state.core.router.cast(RouterMsg::ProviderDown {
-                            slug: config.slug,
-                            removed: false,
-                        });
+            SupervisorMsg::Reconfigure(id, reply) => state.reload(&myself, id, Some(reply)),
+            SupervisorMsg::Reloaded(id, config, reply) => {
+                match config {
+                    Some(config) => {
+                        state.stop_provider(&config.slug, false);
+                        if config.is_active {
+                            state.start_provider(&myself.get_cell(), config).await;
+                        } else {
+                            let _ = state.core.router.cast(RouterMsg::ProviderDown {
+                                slug: config.slug,
+                                removed: false,
+                            });
+                        }
+                    }
+                    None => {
+                        let slug = state
+                            .children
+                            .iter()
+                            .find(|(_, c)| c.config.id == id)
+                            .map(|(s, _)| s.clone());
+                        if let Some(slug) = slug {
+                            state.stop_provider(&slug, true);
+                        }
                     }
                 }
-                None => {
-                    let slug = state
-                        .children
-                        .iter()
-                        .find(|(_, c)| c.config.id == id)
-                        .map(|(s, _)| s.clone());
-                    if let Some(slug) = slug {
-                        state.stop_provider(&slug, true);
-                    }
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
                 }
-            },
+            }
             #[cfg(any(test, feature = "test-support"))]
             SupervisorMsg::ProviderActor(slug, reply) => {
                 let _ = reply.send(state.children.get(&slug).map(|c| c.actor.clone()));
@@ -275,6 +274,29 @@ impl Actor for Supervisor {
 }
 
 impl SupervisorState {
+    /// Reads the provider's configuration in a task (the store is never awaited in a handler)
+    /// and comes back with `Reloaded`.
+    fn reload(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ProviderId,
+        reply: Option<RpcReplyPort<()>>,
+    ) {
+        let store = self.store.clone();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            match store.provider(&id).await {
+                Ok(config) => {
+                    let _ = me.cast(SupervisorMsg::Reloaded(id, config, reply));
+                }
+                Err(err) => {
+                    // Dropping `reply` tells a waiting caller the change is not live yet.
+                    tracing::error!(provider_id = %id, error.message = %err, "could not read a provider's configuration");
+                }
+            }
+        });
+    }
+
     async fn start_provider(&mut self, supervisor: &ActorCell, config: ProviderConfig) {
         let router = self.core.router.clone();
         let sink: ReportSink = Arc::new(move |report: DeliveryReport| {
@@ -318,7 +340,13 @@ impl SupervisorState {
     fn stop_provider(&mut self, slug: &str, removed: bool) {
         if let Some(child) = self.children.remove(slug) {
             self.stopping.insert(child.actor.get_id());
-            child.actor.stop(Some("reconfigured".into()));
+            // Drain, not stop: sends already in its mailbox are started (their outcomes go to
+            // the Router) instead of being dropped with the mailbox, which would strand those
+            // messages in SENDING. Sends cast after the drain are refused and the Router retries
+            // them elsewhere or on the restarted actor.
+            if child.actor.drain().is_err() {
+                child.actor.stop(Some("reconfigured".into()));
+            }
         }
         if removed {
             let _ = self.core.router.cast(RouterMsg::ProviderDown {

@@ -24,6 +24,8 @@ pub enum Permission {
     ReadMessages,
     ReadProviders,
     ReadStatistics,
+    /// Create, change, activate, delete and test providers.
+    ManageProviders,
 }
 
 impl Permission {
@@ -34,6 +36,7 @@ impl Permission {
             Self::ReadMessages => "read messages",
             Self::ReadProviders => "read providers",
             Self::ReadStatistics => "read statistics",
+            Self::ManageProviders => "manage providers",
         }
     }
 }
@@ -151,7 +154,13 @@ mod tests {
     #[test]
     fn each_role_has_exactly_its_permissions() {
         use Permission::*;
-        let all = [SendMessages, ReadMessages, ReadProviders, ReadStatistics];
+        let all = [
+            SendMessages,
+            ReadMessages,
+            ReadProviders,
+            ReadStatistics,
+            ManageProviders,
+        ];
         for p in all {
             assert!(Role::Admin.can(p));
         }
@@ -160,6 +169,7 @@ mod tests {
         assert!(!Role::Viewer.can(SendMessages));
         assert!(Role::Viewer.can(ReadMessages));
         assert!(Role::Viewer.can(ReadProviders) && Role::Viewer.can(ReadStatistics));
+        assert!(!Role::Service.can(ManageProviders) && !Role::Viewer.can(ManageProviders));
     }
 
     #[test]

@@ -1,13 +1,23 @@
-//! Providers in the API: the `providers` and `provider` queries and the `Provider` type, which
-//! shows a provider's configuration and live health but never its credentials (only a hint).
+//! Providers in the API: the `providers` and `provider` queries, the admin mutations
+//! (`createProvider`, `updateProvider`, `activateProvider`, `deleteProvider`, `sendTestSms`) and
+//! the `Provider` type, which shows a provider's configuration and live health but never its
+//! credentials (only a hint).
 
 use crate::{
-    context::{engine, Permission, RoleGuard},
+    context::{engine, Caller, Permission, RoleGuard},
     error::IntoGraphql,
+    message::Message,
     scalars::DateTime,
 };
-use async_graphql::{Context, Enum, Object, SimpleObject, ID};
-use smsgate_actors::{domain, policy::breaker::CircuitState as EngineCircuit, ProviderView};
+use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
+use smsgate_actors::{
+    domain, policy::breaker::CircuitState as EngineCircuit, NewProvider, ProviderPatch,
+    ProviderView,
+};
+use std::{sync::Arc, time::Duration};
+
+/// How long `sendTestSms` waits for a final state before it answers with the message as it is.
+const TEST_SMS_WAIT: Duration = Duration::from_secs(15);
 
 /// Which API a provider speaks.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +39,18 @@ impl From<domain::ProviderKind> for ProviderKind {
             domain::ProviderKind::Vonage => Self::Vonage,
             domain::ProviderKind::Http => Self::Http,
             domain::ProviderKind::Mock => Self::Mock,
+        }
+    }
+}
+
+impl From<ProviderKind> for domain::ProviderKind {
+    fn from(k: ProviderKind) -> Self {
+        match k {
+            ProviderKind::Smso => Self::Smso,
+            ProviderKind::Twilio => Self::Twilio,
+            ProviderKind::Vonage => Self::Vonage,
+            ProviderKind::Http => Self::Http,
+            ProviderKind::Mock => Self::Mock,
         }
     }
 }
@@ -160,14 +182,175 @@ impl ProviderQuery {
     /// Every configured provider, active or not, with its health.
     #[graphql(guard = "RoleGuard::new(Permission::ReadProviders)")]
     async fn providers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Provider>> {
-        let views = engine(ctx)?.providers().await.gql()?;
+        let views = engine(ctx)?.configured_providers().await.gql()?;
         Ok(views.into_iter().map(Provider).collect())
     }
 
     /// One provider, by id or by slug. An unknown one is a NOT_FOUND error.
     #[graphql(guard = "RoleGuard::new(Permission::ReadProviders)")]
     async fn provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Provider>> {
-        let view = engine(ctx)?.provider(&id).await.gql()?;
+        let view = engine(ctx)?.configured_provider(&id).await.gql()?;
         Ok(Some(Provider(view)))
+    }
+}
+
+/// A provider to create.
+#[derive(InputObject)]
+pub struct ProviderInput {
+    pub name: String,
+    /// Its short name: 1 to 32 lower-case letters, digits or hyphens. It cannot change later.
+    pub slug: String,
+    pub kind: ProviderKind,
+    pub api_base_url: Option<String>,
+    /// The sender ID used when a message names none.
+    pub sender_id: Option<String>,
+    /// After the default, lower priorities are tried first.
+    #[graphql(default = 100)]
+    pub priority: i32,
+    #[graphql(default = true)]
+    pub is_active: bool,
+    #[graphql(default)]
+    pub features: Vec<String>,
+    /// The provider's secrets, encrypted at rest and never returned: SMSO `{apiKey}`, Twilio
+    /// `{accountSid, authToken}`, Vonage `{apiKey, apiSecret, signatureSecret?}`, MOCK none.
+    pub credentials: Option<Json<serde_json::Value>>,
+    /// Non-secret options: concurrency, sends per second, timeouts, the mock's behaviour.
+    pub settings: Option<Json<serde_json::Value>>,
+}
+
+/// The fields to change; omitted fields stay as they are, `null` clears `apiBaseUrl` or
+/// `senderId`.
+#[derive(InputObject)]
+pub struct ProviderUpdateInput {
+    pub name: Option<String>,
+    /// Changing the kind needs that kind's credentials.
+    pub kind: Option<ProviderKind>,
+    pub api_base_url: MaybeUndefined<String>,
+    pub sender_id: MaybeUndefined<String>,
+    pub priority: Option<i32>,
+    pub is_active: Option<bool>,
+    pub features: Option<Vec<String>>,
+    /// Replaces the stored credentials as a whole.
+    pub credentials: Option<Json<serde_json::Value>>,
+    pub settings: Option<Json<serde_json::Value>>,
+}
+
+fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// Who made an admin change, for the log line.
+fn who(ctx: &Context<'_>) -> String {
+    ctx.data_opt::<Caller>()
+        .map(|c| c.name.clone())
+        .unwrap_or_default()
+}
+
+#[derive(Default)]
+pub struct ProviderMutation;
+
+#[Object]
+impl ProviderMutation {
+    /// Adds a provider; an active one takes messages as soon as this returns. The first
+    /// provider becomes the default. INVALID_INPUT names the field (`slug`, `kind`,
+    /// `credentials.apiKey`, ...); a taken slug is a CONFLICT.
+    #[graphql(guard = "RoleGuard::new(Permission::ManageProviders)")]
+    async fn create_provider(
+        &self,
+        ctx: &Context<'_>,
+        input: ProviderInput,
+    ) -> async_graphql::Result<Provider> {
+        tracing::info!(caller = %who(ctx), slug = %input.slug, "createProvider");
+        let view = engine(ctx)?
+            .create_provider(NewProvider {
+                name: input.name,
+                slug: input.slug,
+                kind: Some(input.kind.into()),
+                api_base_url: input.api_base_url,
+                sender_id: input.sender_id,
+                priority: input.priority,
+                is_active: input.is_active,
+                features: input.features,
+                credentials: input.credentials.map(|j| j.0),
+                settings: input.settings.map(|j| j.0),
+            })
+            .await
+            .gql()?;
+        Ok(Provider(view))
+    }
+
+    /// Changes a provider; it is restarted with the new configuration before this returns.
+    /// Calls in flight finish and their messages are not lost.
+    #[graphql(guard = "RoleGuard::new(Permission::ManageProviders)")]
+    async fn update_provider(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ProviderUpdateInput,
+    ) -> async_graphql::Result<Provider> {
+        tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "updateProvider");
+        let view = engine(ctx)?
+            .update_provider(
+                &id,
+                ProviderPatch {
+                    name: input.name,
+                    kind: input.kind.map(Into::into),
+                    api_base_url: maybe(input.api_base_url),
+                    sender_id: maybe(input.sender_id),
+                    priority: input.priority,
+                    is_active: input.is_active,
+                    features: input.features,
+                    credentials: input.credentials.map(|j| j.0),
+                    settings: input.settings.map(|j| j.0),
+                },
+            )
+            .await
+            .gql()?;
+        Ok(Provider(view))
+    }
+
+    /// Makes this provider the default (and active); the previous default stops being one in
+    /// the same change, so there is always at most one.
+    #[graphql(guard = "RoleGuard::new(Permission::ManageProviders)")]
+    async fn activate_provider(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Provider> {
+        tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "activateProvider");
+        let view = engine(ctx)?.activate_provider(&id).await.gql()?;
+        Ok(Provider(view))
+    }
+
+    /// Removes a provider and stops it; returns its id. The default provider cannot be removed
+    /// while others exist (CONFLICT): activate another first.
+    #[graphql(guard = "RoleGuard::new(Permission::ManageProviders)")]
+    async fn delete_provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "deleteProvider");
+        let deleted = engine(ctx)?.delete_provider(&id).await.gql()?;
+        Ok(ID(deleted.id.to_string()))
+    }
+
+    /// Sends one message through this provider only (never failing over), waits up to 15
+    /// seconds for a final state, and returns the message as it is then: DELIVERED, FAILED with
+    /// its error, or still SENT when no receipt came in time.
+    #[graphql(guard = "RoleGuard::new(Permission::ManageProviders)")]
+    async fn send_test_sms(
+        &self,
+        ctx: &Context<'_>,
+        provider_id: ID,
+        to: String,
+        body: String,
+    ) -> async_graphql::Result<Message> {
+        tracing::info!(caller = %who(ctx), provider_id = %provider_id.as_str(), "sendTestSms");
+        let message = engine(ctx)?
+            .send_test(&provider_id, &to, &body, TEST_SMS_WAIT)
+            .await
+            .gql()?;
+        Ok(Message(Arc::new(message)))
     }
 }

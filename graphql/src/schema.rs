@@ -3,7 +3,7 @@
 
 use crate::{
     message::{MessageMutation, MessageQuery, MessageSubscription},
-    provider::ProviderQuery,
+    provider::{ProviderMutation, ProviderQuery},
     statistics::StatisticsQuery,
 };
 use async_graphql::{MergedObject, MergedSubscription};
@@ -12,7 +12,7 @@ use async_graphql::{MergedObject, MergedSubscription};
 pub struct Query(MessageQuery, ProviderQuery, StatisticsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(MessageMutation);
+pub struct Mutation(MessageMutation, ProviderMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(MessageSubscription);

@@ -12,5 +12,6 @@ mod providers_smso;
 mod providers_twilio;
 mod rest;
 mod restart;
+mod secrets;
 mod send_sms;
 mod subscription;

@@ -148,3 +148,14 @@ impl ProviderSettings {
         Duration::from_millis(self.breaker_cooldown_ms)
     }
 }
+
+/// What may be shown of a secret: its last four characters, e.g. `****3f9a`. A secret of eight
+/// characters or fewer shows nothing of itself, since four of eight would be half of it.
+pub fn secret_hint(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 8 {
+        return "****".to_owned();
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("****{tail}")
+}

@@ -1,7 +1,9 @@
-//! The engine's needs, as traits: providers to send through, a store to keep messages, metrics.
+//! The engine's needs, as traits: providers to send through, a store to keep messages, metrics,
+//! and a sealer that encrypts provider credentials.
 
 pub mod metrics;
 pub mod provider;
+pub mod secrets;
 pub mod store;
 
 pub use metrics::{EngineMetrics, NoMetrics};
@@ -9,4 +11,5 @@ pub use provider::{
     Balance, DeliveryReport, DeliveryStatus, ProviderError, ProviderErrorKind, ProviderFactory,
     ReportSink, SendReceipt, SendRequest, SmsProvider, StatusReport,
 };
+pub use secrets::{SealError, SecretSealer};
 pub use store::{MessageWrite, Store, StoreError, WriteOutcome};

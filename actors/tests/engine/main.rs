@@ -1,6 +1,7 @@
 //! Engine tests over in-memory fakes of the store and providers: one binary, a module per concern.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod breaker;
 mod failover;
 mod helpers;

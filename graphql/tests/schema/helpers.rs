@@ -39,6 +39,8 @@ pub struct TestApi {
     pub store: Arc<MemoryStore>,
     /// The default provider, slug `mock`; absent from `spawn_api_without_providers`.
     pub mock: Option<Arc<ScriptedProvider>>,
+    /// Builds providers by slug: register one before creating a provider with that slug.
+    pub factory: Arc<ScriptedFactory>,
 }
 
 /// An API whose only provider is `mock` (the default), which accepts at 1 cent per part and
@@ -70,6 +72,7 @@ pub async fn spawn_api_with(slugs: &[&str]) -> TestApi {
         engine,
         store,
         mock,
+        factory,
     }
 }
 
