@@ -7,6 +7,7 @@ mod bad_input;
 mod health;
 mod helpers;
 mod messages;
+mod mongo;
 mod rest;
 mod restart;
 mod send_sms;
