@@ -208,3 +208,38 @@ async fn an_unreachable_server_is_unavailable_and_the_uri_stays_secret() {
     }
     assert!(!chain.contains("s3cret"), "the password leaked: {chain}");
 }
+
+/// The Logger commits up to about a thousand writes at once: they go in a few round trips, and
+/// every event lands on its own message, in order.
+#[tokio::test]
+async fn a_batch_of_a_thousand_writes_applies_whole() {
+    with_store("large batch", |store| async move {
+        use smsgate_actors::domain::MessageStatus::{Queued, Sending, Sent};
+        let mut all: Vec<Message> = (0..500)
+            .map(|i| queued("+40755000001", base_time() + chrono::Duration::seconds(i)))
+            .collect();
+        let inserts: Vec<MessageWrite> = all
+            .iter()
+            .map(|m| MessageWrite::Insert(m.clone().into()))
+            .collect();
+        store.commit(&inserts).await.unwrap();
+        let mut updates = Vec::new();
+        for m in &mut all {
+            m.provider = Some("smso".into());
+            updates.push(contract::step(m, Sending, None));
+        }
+        for m in &mut all {
+            m.provider_message_id = Some(format!("smso-{}", m.id));
+            updates.push(contract::step(m, Sent, None));
+        }
+        let outcomes = store.commit(&updates).await.unwrap();
+        assert_eq!(outcomes, vec![WriteOutcome::Applied; 1000]);
+        for m in [&all[0], &all[250], &all[499]] {
+            let read = store.message(&m.id).await.unwrap().unwrap();
+            let statuses: Vec<_> = read.events.iter().map(|e| e.status).collect();
+            assert_eq!(statuses, [Queued, Sending, Sent]);
+            assert_eq!(&read, m);
+        }
+    })
+    .await;
+}
