@@ -152,6 +152,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Selects MongoDB when set; secret because it usually carries a password.
     pub mongodb_uri: Option<SecretString>,
+    /// The database smsgate uses on the MongoDB server; one per deployment.
+    pub mongodb_database: String,
     /// Fernet keys, first encrypts, all decrypt. Their shape is checked by the keyring.
     pub encryption_keys: Vec<SecretString>,
     pub admin_token: Option<SecretString>,
@@ -176,6 +178,7 @@ struct RawSettings {
     internal_listen: String,
     data_dir: PathBuf,
     mongodb_uri: Option<String>,
+    mongodb_database: String,
     encryption_keys: Vec<String>,
     admin_token: Option<String>,
     service_token: Option<String>,
@@ -204,6 +207,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("internal_listen", EnvKind::Text),
     ("data_dir", EnvKind::Text),
     ("mongodb_uri", EnvKind::Text),
+    ("mongodb_database", EnvKind::Text),
     ("encryption_keys", EnvKind::List),
     ("admin_token", EnvKind::Text),
     ("service_token", EnvKind::Text),
@@ -304,6 +308,7 @@ impl Settings {
                 ));
             }
         }
+        let mongodb_database = mongodb_database(&raw.mongodb_database)?;
         let encryption_keys: Vec<SecretString> = raw
             .encryption_keys
             .into_iter()
@@ -369,6 +374,7 @@ impl Settings {
             internal_listen,
             data_dir: raw.data_dir,
             mongodb_uri,
+            mongodb_database,
             encryption_keys,
             admin_token,
             service_token,
@@ -427,6 +433,10 @@ impl Settings {
             toml::Value::String(self.data_dir.display().to_string()),
         );
         put("mongodb_uri", secret(self.mongodb_uri.is_some()));
+        put(
+            "mongodb_database",
+            toml::Value::String(self.mongodb_database.clone()),
+        );
         put(
             "encryption_keys",
             toml::Value::String(format!("[{} redacted]", self.encryption_keys.len())),
@@ -514,6 +524,18 @@ fn public_url(raw: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// MongoDB's rules for a database name: not empty, shorter than 64 bytes, none of `/\. "$`.
+fn mongodb_database(raw: &str) -> Result<String, ConfigError> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() >= 64 || name.contains(['/', '\\', '.', ' ', '"', '$']) {
+        return Err(ConfigError::invalid(
+            "mongodb_database",
+            format!("`{raw}` is not a MongoDB database name (1-63 bytes, none of /\\. \"$)"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -545,6 +567,7 @@ mod tests {
         assert_eq!(settings.mode, Mode::Dev);
         assert_eq!(settings.log_format, LogFormat::Pretty);
         assert!(settings.mongodb_uri.is_none());
+        assert_eq!(settings.mongodb_database, "smsgate");
         assert!(settings.encryption_keys.is_empty());
         assert!(settings.admin_token.is_none() && settings.service_token.is_none());
         assert!(settings.public_url.is_none());
@@ -574,6 +597,7 @@ mod tests {
                 ("SMSGATE_SERVICE_TOKEN", "svc"),
                 ("SMSGATE_PUBLIC_URL", "https://sms.example.com/"),
                 ("SMSGATE_MONGODB_URI", "mongodb://db/smsgate"),
+                ("SMSGATE_MONGODB_DATABASE", "sms_eu"),
                 ("HOME", "/root"),
                 ("SMSGATE_SOMETHING_NEW", "ignored"),
             ]),
@@ -599,6 +623,7 @@ mod tests {
             settings.mongodb_uri.unwrap().expose(),
             "mongodb://db/smsgate"
         );
+        assert_eq!(settings.mongodb_database, "sms_eu");
     }
 
     #[test]
@@ -667,6 +692,11 @@ mod tests {
                     ("SMSGATE_SERVICE_TOKEN", "same"),
                 ],
                 "service_token (SMSGATE_SERVICE_TOKEN): must differ from admin_token",
+            ),
+            (
+                None,
+                &[("SMSGATE_MONGODB_DATABASE", "sms.gate")],
+                "mongodb_database (SMSGATE_MONGODB_DATABASE): `sms.gate` is not a MongoDB database name",
             ),
             (
                 None,

@@ -7,7 +7,7 @@ use crate::{
     metrics::Metrics,
     providers::Factory,
     secrets::Keyring,
-    store::EmbeddedStore,
+    store::{EmbeddedStore, MongoStore},
 };
 use anyhow::Context;
 use chrono::Utc;
@@ -39,17 +39,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store: Arc<dyn Store> =
-            Arc::new(EmbeddedStore::open(&settings.data_dir).with_context(|| {
-                format!(
-                    "could not open the embedded store in {}",
-                    settings.data_dir.display()
-                )
-            })?);
-        let mut banner = vec![format!(
-            "store: embedded SQLite in {}",
-            settings.data_dir.display()
-        )];
+        let (store, store_line) = open_store(&settings).await?;
+        let mut banner = vec![store_line];
         let configured = store
             .providers()
             .await
@@ -210,6 +201,33 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 
 /// The configured keys; in dev mode without any, a key generated once and kept in the data dir
 /// (a new key at every start would make the stored secrets unreadable).
+/// MongoDB when a connection string is set, else the embedded store; with the banner line that
+/// says which. Neither the line nor an error names the connection string: it holds a password.
+async fn open_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    match &settings.mongodb_uri {
+        Some(uri) => {
+            let database = &settings.mongodb_database;
+            let store = MongoStore::connect(uri.expose(), database)
+                .await
+                .with_context(|| format!("could not connect to MongoDB (database {database})"))?;
+            Ok((
+                Arc::new(store),
+                format!("store: MongoDB database {database}"),
+            ))
+        }
+        None => {
+            let store = EmbeddedStore::open(&settings.data_dir).with_context(|| {
+                format!(
+                    "could not open the embedded store in {}",
+                    settings.data_dir.display()
+                )
+            })?;
+            let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
+            Ok((Arc::new(store), line))
+        }
+    }
+}
+
 fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
     if !settings.encryption_keys.is_empty() {
         return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))

@@ -1,10 +1,13 @@
 //! The `Store` backends: where messages, their events, providers and statistics are kept.
 //!
 //! The embedded SQLite store is the default: one file under the data directory, nothing to run
-//! beside smsgate. Every backend answers to the same contract checks in `contract`.
+//! beside smsgate. MongoDB (`mongo`) is the production backend, which several instances can
+//! share. Every backend answers to the same contract checks in `contract`.
 
 #[cfg(test)]
 pub mod contract;
 pub mod embedded;
+pub mod mongo;
 
 pub use embedded::EmbeddedStore;
+pub use mongo::MongoStore;

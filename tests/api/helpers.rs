@@ -13,6 +13,8 @@ pub struct TestApp {
     pub internal: SocketAddr,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// What the application printed at start-up.
+    pub banner: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -41,6 +43,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Tes
         .await
         .expect("application builds");
     let (public, internal) = (app.public_addr(), app.internal_addr());
+    let banner = app.banner().to_vec();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -54,6 +57,7 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Tes
         internal,
         client: reqwest::Client::new(),
         dir,
+        banner,
         stop: Some(tx),
         handle: Some(handle),
     }

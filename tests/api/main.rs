@@ -8,6 +8,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod messages;
+mod mongo;
 mod providers_smso;
 mod providers_twilio;
 mod rest;

@@ -13,7 +13,7 @@ pub async fn insert_then_read_back_with_events(store: &dyn Store) {
     store.ping().await.unwrap();
     let plain = queued("+40755000001", base_time());
     // Every optional field set, several events, an error, money and a non-BMP character.
-    let mut full = queued("+40755000002", base_time() + Duration::nanoseconds(1));
+    let mut full = queued("+40755000002", base_time() + Duration::milliseconds(1));
     full.body = "Programare confirmată 😀".into();
     full.message_type = MessageType::Otp;
     full.sender = Some("ACME".into());

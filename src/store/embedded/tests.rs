@@ -25,20 +25,7 @@ macro_rules! contract_checks {
     )*};
 }
 
-contract_checks!(
-    insert_then_read_back_with_events,
-    idempotency_key_duplicates_are_reported_and_the_rest_of_the_batch_applies,
-    updates_append_events_in_order,
-    a_batch_that_fails_keeps_none_of_its_writes,
-    listing_is_newest_first_and_pages_without_gaps_or_repeats,
-    every_filter_narrows_the_listing,
-    unfinished_messages_are_the_non_final_ones_oldest_first,
-    receipt_lookup_by_provider_and_response_token,
-    providers_round_trip_update_and_delete,
-    provider_slug_is_unique,
-    exactly_one_default_after_set_default,
-    statistics_add_up_across_commits,
-);
+contract::every_check!(contract_checks);
 
 #[tokio::test]
 async fn data_survives_reopening() {

@@ -1,0 +1,111 @@
+//! The indexes of the MongoDB store, created at start-up. `createIndexes` with an index that
+//! already exists in the same shape does nothing, so every start may ask for all of them.
+//!
+//! Each listing filter the API offers has its own index with `_id` descending behind it, so a
+//! filtered page is an index walk in the listing's order (ids are UUIDv7: newest first by id).
+
+use super::{mongo_error, MESSAGES, PROVIDERS, STATISTICS};
+use mongodb::bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+use smsgate_actors::domain::MessageStatus;
+use smsgate_actors::ports::StoreError;
+
+/// The statuses `unfinished_messages` looks for: every one that is not final.
+pub(super) fn unfinished_statuses() -> Vec<&'static str> {
+    MessageStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_final())
+        .map(MessageStatus::as_str)
+        .collect()
+}
+
+fn index(name: &str, keys: Document) -> IndexModel {
+    named(name, keys, IndexOptions::default())
+}
+
+fn named(name: &str, keys: Document, mut options: IndexOptions) -> IndexModel {
+    options.name = Some(name.to_owned());
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+/// Every index, by collection. Names are fixed so operators can find them, and so a changed
+/// definition fails loudly (same name, other shape) instead of adding a second index.
+fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
+    vec![
+        (
+            MESSAGES,
+            vec![
+                index("status_id", doc! { "status": 1, "_id": -1 }),
+                index("provider_id", doc! { "provider": 1, "_id": -1 }),
+                index("message_type_id", doc! { "message_type": 1, "_id": -1 }),
+                index("phone_number_id", doc! { "phone_number": 1, "_id": -1 }),
+                index("created_at_id", doc! { "created_at": -1, "_id": -1 }),
+                // Delivery receipts name the provider and its message id only.
+                index(
+                    "provider_response_token",
+                    doc! { "provider": 1, "response_token": 1, "_id": -1 },
+                ),
+                // The restart sweep: only unfinished messages are in it, so it stays small
+                // however many messages are kept.
+                named(
+                    "unfinished",
+                    doc! { "status": 1, "_id": 1 },
+                    IndexOptions::builder()
+                        .partial_filter_expression(
+                            doc! { "status": { "$in": unfinished_statuses() } },
+                        )
+                        .build(),
+                ),
+                // Only messages with a key are in it: most have none.
+                named(
+                    "idempotency_key_unique",
+                    doc! { "idempotency_key": 1 },
+                    IndexOptions::builder()
+                        .unique(true)
+                        .partial_filter_expression(
+                            doc! { "idempotency_key": { "$type": "string" } },
+                        )
+                        .build(),
+                ),
+            ],
+        ),
+        (
+            PROVIDERS,
+            vec![
+                named(
+                    "slug_unique",
+                    doc! { "slug": 1 },
+                    IndexOptions::builder().unique(true).build(),
+                ),
+                // At most one default, whichever instance sets it.
+                named(
+                    "default_unique",
+                    doc! { "is_default": 1 },
+                    IndexOptions::builder()
+                        .unique(true)
+                        .partial_filter_expression(doc! { "is_default": true })
+                        .build(),
+                ),
+            ],
+        ),
+        (
+            STATISTICS,
+            vec![named(
+                "day_provider_message_type_unique",
+                doc! { "day": 1, "provider": 1, "message_type": 1 },
+                IndexOptions::builder().unique(true).build(),
+            )],
+        ),
+    ]
+}
+
+pub(super) async fn create(db: &Database) -> Result<(), StoreError> {
+    for (collection, models) in all() {
+        db.collection::<Document>(collection)
+            .create_indexes(models)
+            .await
+            .map_err(mongo_error)?;
+    }
+    Ok(())
+}
