@@ -145,6 +145,11 @@ impl Actor for ProviderActor {
         args: ProviderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let settings = ProviderSettings::from_json(&args.config.settings);
+        let polls = settings.polls_status(args.config.kind);
+        if polls && !args.client.can_poll_status() {
+            tracing::warn!(provider = %args.config.slug, "status_poll is set but this provider has no status endpoint: its messages are not polled");
+        }
+        let polls = polls && args.client.can_poll_status();
         myself.send_interval(BALANCE_REFRESH, || ProviderMsg::RefreshBalance);
         let _ = myself.cast(ProviderMsg::RefreshBalance);
         Ok(ProviderState {
@@ -157,7 +162,7 @@ impl Actor for ProviderActor {
             out_of_credit: false,
             permits: Arc::new(Semaphore::new(settings.max_concurrency)),
             last_reported: None,
-            polling: settings.polls_status(args.config.kind).then(|| Polling {
+            polling: polls.then(|| Polling {
                 initial: Duration::from_millis(settings.status_poll_initial_ms),
                 max: Duration::from_millis(settings.status_poll_max_ms),
                 batch: settings.status_poll_batch,
