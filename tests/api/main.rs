@@ -8,6 +8,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod messages;
+mod provider_errors;
 mod providers_generic;
 mod providers_smso;
 mod providers_twilio;

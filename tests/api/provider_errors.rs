@@ -1,0 +1,106 @@
+//! Error kinds end to end that the per-provider files leave out: invalid credentials fail over
+//! (SMSO to Twilio), and a rate-limited send waits at least the provider's `Retry-After`.
+
+use crate::fakes::{
+    smso::{self as fake_smso, FakeSmso, Mode},
+    spawn_with_providers,
+    twilio::{self as fake_twilio, FakeTwilio},
+    Provider,
+};
+use serde_json::json;
+use smsgate_actors::domain::ProviderKind;
+
+fn smso(fake: &FakeSmso, key: &str) -> Provider {
+    Provider {
+        slug: "smso",
+        kind: ProviderKind::Smso,
+        base_url: fake.base_url(),
+        sender: fake_smso::SENDER,
+        credentials: json!({ "apiKey": key }),
+        settings: json!({}),
+        priority: 0,
+    }
+}
+
+async fn events_with_times(app: &crate::helpers::TestApp, id: &str) -> Vec<(String, String)> {
+    let answer = app
+        .graphql(
+            "query($id: ID!) { message(id: $id) { events { status at provider error { kind } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    answer["data"]["message"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let kind = e["error"]["kind"].as_str().unwrap_or("");
+            (
+                format!("{}:{kind}", e["status"].as_str().unwrap()),
+                e["at"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn invalid_smso_credentials_fail_over_to_twilio() {
+    let smso_fake = FakeSmso::start().await;
+    let tw = FakeTwilio::start().await;
+    let twilio = Provider {
+        slug: "twilio",
+        kind: ProviderKind::Twilio,
+        base_url: tw.base_url(),
+        sender: fake_twilio::FROM,
+        credentials: json!({ "accountSid": fake_twilio::SID, "authToken": fake_twilio::TOKEN }),
+        settings: json!({}),
+        priority: 1,
+    };
+    let (app, _) =
+        spawn_with_providers(vec![smso(&smso_fake, "a-wrong-key-123"), twilio], None).await;
+    let sent = app
+        .send_sms(json!({ "to": "+40722334455", "body": "x" }))
+        .await;
+    let id = sent["id"].as_str().unwrap();
+    app.wait_for_status(id, "SENT").await;
+    let events = events_with_times(&app, id).await;
+    let statuses: Vec<&str> = events.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "QUEUED:",
+            "SENDING:",
+            "RETRYING:INVALID_CREDENTIALS",
+            "SENDING:",
+            "SENT:"
+        ]
+    );
+    assert_eq!(app.message(id).await["provider"], "twilio");
+    assert_eq!(tw.journal.to_path("/Messages.json").len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limited_send_waits_at_least_the_retry_after_it_was_given() {
+    let fake = FakeSmso::start().await;
+    // The fake answers 409 with `Retry-After: 2` (seconds, the header's resolution).
+    fake.set_mode(Mode::Throttled);
+    let (app, _) = spawn_with_providers(vec![smso(&fake, fake_smso::KEY)], None).await;
+    let sent = app
+        .send_sms(json!({ "to": "+40722334455", "body": "x" }))
+        .await;
+    let id = sent["id"].as_str().unwrap();
+    app.wait_for_status(id, "RETRYING").await;
+    fake.set_mode(Mode::Ok);
+    app.wait_for_status(id, "SENT").await;
+    let events = events_with_times(&app, id).await;
+    let at = |i: usize| chrono::DateTime::parse_from_rfc3339(&events[i].1).unwrap();
+    assert_eq!(events[2].0, "RETRYING:RATE_LIMITED", "{events:?}");
+    assert_eq!(events[3].0, "SENDING:", "{events:?}");
+    let waited = at(3) - at(2);
+    assert!(
+        waited >= chrono::Duration::seconds(2),
+        "retried after {waited}"
+    );
+    let sends = fake.journal.to_path("/api/v1/send");
+    assert_eq!(sends.len(), 2);
+}
