@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod messages;
 mod provider_errors;
+mod provider_setup;
 mod providers_generic;
 mod providers_smso;
 mod providers_twilio;
