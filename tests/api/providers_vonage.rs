@@ -188,7 +188,7 @@ async fn errors_inside_a_200_are_classified_by_their_status_code() {
     let fake = FakeVonage::start().await;
     let mut provider = vonage(&fake, false);
     // Many failures in a row here: the circuit must stay closed for the test to go on.
-    provider.settings = json!({ "request_timeout_ms": 500, "breaker_consecutive_failures": 100, "breaker_failure_rate": 1.0 });
+    provider.settings = json!({ "request_timeout_ms": 500, "breaker_consecutive_failures": 100, "breaker_window": 1000 });
     let (app, _) = spawn_with_providers(vec![provider], None).await;
     let kind_of = |id: String| {
         let app = &app;
