@@ -82,10 +82,12 @@ pub enum ProviderMsg {
     },
     /// Timer: start the status checks that are due.
     PollDue,
-    /// A status check finished; `done` when its status was final (and reported to the Router).
+    /// A status check finished; `done` when its status was final (and reported to the Router);
+    /// `last_of_round` when it was the round's last check, so the next round may start.
     Polled {
         message_id: MessageId,
         done: bool,
+        last_of_round: bool,
     },
     /// An injected fault, for supervision tests: the handler fails and the actor dies.
     #[cfg(any(test, feature = "test-support"))]
@@ -123,6 +125,9 @@ struct Polling {
     waiting: HashMap<MessageId, PollEntry>,
     /// When the next `PollDue` is already set to fire, so timers are not piled up.
     armed_for: Option<Instant>,
+    /// A round's task is running. Another round waits for it: without this, a backlog larger
+    /// than a batch re-armed at once and ran every batch in parallel, bursting the provider.
+    round_running: bool,
 }
 
 struct PollEntry {
@@ -168,6 +173,7 @@ impl Actor for ProviderActor {
                 batch: settings.status_poll_batch,
                 waiting: HashMap::new(),
                 armed_for: None,
+                round_running: false,
             }),
         })
     }
@@ -278,8 +284,15 @@ impl Actor for ProviderActor {
                 }
             }
             ProviderMsg::PollDue => state.start_polls(&myself),
-            ProviderMsg::Polled { message_id, done } => {
+            ProviderMsg::Polled {
+                message_id,
+                done,
+                last_of_round,
+            } => {
                 if let Some(polling) = &mut state.polling {
+                    if last_of_round {
+                        polling.round_running = false;
+                    }
                     if done {
                         polling.waiting.remove(&message_id);
                     } else if let Some(entry) = polling.waiting.get_mut(&message_id) {
@@ -337,6 +350,10 @@ impl ProviderState {
             return;
         };
         polling.armed_for = None;
+        if polling.round_running {
+            // The round's last outcome arms the next `PollDue`.
+            return;
+        }
         let now = Instant::now();
         let today = Utc::now();
         polling.waiting.retain(|id, e| {
@@ -356,17 +373,19 @@ impl ProviderState {
                 (id.clone(), e.provider_message_id.clone())
             })
             .collect();
-        polling.arm(myself);
         if due.is_empty() {
+            polling.arm(myself);
             return;
         }
+        polling.round_running = true;
         let client = self.client.clone();
         let router = self.router.clone();
         let me = myself.clone();
         let metrics = self.metrics.clone();
         let slug = self.slug.clone();
         tokio::spawn(async move {
-            for (message_id, provider_message_id) in due {
+            let count = due.len();
+            for (i, (message_id, provider_message_id)) in due.into_iter().enumerate() {
                 let started = Instant::now();
                 let result = AssertUnwindSafe(client.status(&provider_message_id))
                     .catch_unwind()
@@ -397,7 +416,11 @@ impl ProviderState {
                         false
                     }
                 };
-                let _ = me.cast(ProviderMsg::Polled { message_id, done });
+                let _ = me.cast(ProviderMsg::Polled {
+                    message_id,
+                    done,
+                    last_of_round: i + 1 == count,
+                });
             }
         });
     }

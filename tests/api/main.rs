@@ -8,6 +8,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod messages;
+mod polling;
 mod provider_errors;
 mod provider_setup;
 mod providers_generic;

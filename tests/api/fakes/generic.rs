@@ -83,6 +83,7 @@ async fn handle(
         query: uri.query().map(str::to_owned),
         headers: headers.clone(),
         body: body.clone(),
+        at: std::time::Instant::now(),
     });
     if method != Method::POST || uri.path() != "/v1/sms" {
         return (

@@ -22,6 +22,8 @@ pub struct Recorded {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived, for tests of pacing (backoff, Retry-After).
+    pub at: std::time::Instant,
 }
 
 impl Recorded {

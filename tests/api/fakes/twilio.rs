@@ -71,6 +71,7 @@ async fn handle(
         query: uri.query().map(str::to_owned),
         headers: headers.clone(),
         body: body.clone(),
+        at: std::time::Instant::now(),
     });
     let expected = format!(
         "Basic {}",

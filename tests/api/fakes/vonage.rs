@@ -95,6 +95,7 @@ impl FakeVonage {
             query: uri.query().map(str::to_owned),
             headers,
             body,
+            at: std::time::Instant::now(),
         });
     }
 }
