@@ -113,6 +113,8 @@ pub struct ProviderState {
     out_of_credit: bool,
     permits: Arc<Semaphore>,
     last_reported: Option<ProviderHealth>,
+    /// The last send was refused for our credentials: the alert is logged once, not per message.
+    credentials_refused: bool,
     /// `None` when this provider's receipts come by webhook only.
     polling: Option<Polling>,
 }
@@ -167,6 +169,7 @@ impl Actor for ProviderActor {
             out_of_credit: false,
             permits: Arc::new(Semaphore::new(settings.max_concurrency)),
             last_reported: None,
+            credentials_refused: false,
             polling: polls.then(|| Polling {
                 initial: Duration::from_millis(settings.status_poll_initial_ms),
                 max: Duration::from_millis(settings.status_poll_max_ms),
@@ -201,11 +204,22 @@ impl Actor for ProviderActor {
                 }
                 match failed {
                     Some(ProviderErrorKind::InsufficientCredit) => {
+                        // The admin must act (top up); said once per episode, not per message.
+                        if !state.out_of_credit {
+                            tracing::error!(provider = %state.slug, alert = "insufficient_credit", "ALERT: the provider is out of credit; messages fail over until it is topped up");
+                        }
                         state.out_of_credit = true;
                         state.credit = Some(Money::ZERO);
                     }
+                    Some(ProviderErrorKind::InvalidCredentials) => {
+                        if !state.credentials_refused {
+                            tracing::error!(provider = %state.slug, alert = "invalid_credentials", "ALERT: the provider refused our credentials; fix them with updateProvider, messages fail over meanwhile");
+                        }
+                        state.credentials_refused = true;
+                    }
                     Some(_) => {}
                     None => {
+                        state.credentials_refused = false;
                         if let (Some(credit), Some(cost)) = (state.credit, cost) {
                             let left = credit - cost;
                             state.credit = Some(left);
