@@ -20,3 +20,4 @@ mod restart;
 mod secrets;
 mod send_sms;
 mod subscription;
+mod webhooks_smso;
