@@ -250,3 +250,66 @@ async fn errors_inside_a_200_are_classified_by_their_status_code() {
         assert_eq!(kind_of(m).await["error"]["kind"], kind);
     }
 }
+
+#[tokio::test]
+async fn a_long_text_is_billed_per_part_and_receipts_come_by_get_or_json() {
+    let fake = FakeVonage::start().await;
+    let (app, ids) = spawn_with_providers(vec![vonage(&fake, false)], Some(PUBLIC)).await;
+    // 100 UCS-2 characters: two parts of at most 67.
+    let body = "ă".repeat(100);
+    let sent = app
+        .send_sms(json!({ "to": "+40722334455", "body": body }))
+        .await;
+    let id = sent["id"].as_str().unwrap();
+    app.wait_for_status(id, "SENT").await;
+    let stored = app.message(id).await;
+    assert_eq!(stored["segments"], 2, "{stored}");
+    assert!(
+        (stored["cost"].as_f64().unwrap() - 8.24).abs() < 1e-9,
+        "{stored}"
+    );
+    assert_eq!(stored["providerMessageId"], fake::part_id(0));
+
+    // The second part's receipt, as a GET query string (one of Vonage's account settings),
+    // found by the `client-ref` it echoes even though its id is not the one stored.
+    let query = fake::dlr(1, "delivered", Some(id), None, None);
+    let url = app.url(&format!("/webhooks/vonage/{}", ids[0]));
+    let status = app
+        .client
+        .get(&url)
+        .query(&query)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    app.wait_for_status(id, "DELIVERED").await;
+
+    // The first part's receipt as JSON: the message is already delivered, no new event.
+    let params: serde_json::Map<String, serde_json::Value> =
+        fake::dlr(0, "delivered", None, None, None)
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+    let status = app
+        .client
+        .post(&url)
+        .json(&params)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let marker = app
+        .send_sms(json!({ "to": "+40722334466", "body": "m" }))
+        .await;
+    app.wait_for_status(marker["id"].as_str().unwrap(), "SENT")
+        .await;
+    let stored = app.message(id).await;
+    let statuses: Vec<String> = fakes::events(&stored).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        statuses,
+        ["QUEUED", "SENDING", "SENT", "DELIVERED"],
+        "{stored}"
+    );
+}
