@@ -454,6 +454,10 @@ impl Settings {
         put("max_segments", int(self.max_segments));
         put("shutdown_grace_ms", int(self.shutdown_grace_ms));
         put("max_body_bytes", int(self.max_body_bytes));
+        if !self.providers.is_empty() {
+            let declared = self.providers.iter().map(DeclaredProvider::redacted);
+            put("providers", toml::Value::Array(declared.collect()));
+        }
         toml::to_string(&table).unwrap_or_default()
     }
 }

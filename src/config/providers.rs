@@ -72,6 +72,26 @@ impl fmt::Debug for DeclaredProvider {
     }
 }
 
+impl DeclaredProvider {
+    /// What `smsgate config check` shows of it: what identifies it, never its credentials,
+    /// and not its settings either (an operator may have pasted a key into a header there).
+    pub fn redacted(&self) -> toml::Value {
+        let mut table = toml::Table::new();
+        let text = |s: &str| toml::Value::String(s.to_owned());
+        table.insert("name".into(), text(&self.name));
+        table.insert("slug".into(), text(&self.slug));
+        table.insert("kind".into(), text(self.kind.as_str()));
+        table.insert("is_active".into(), toml::Value::Boolean(self.is_active));
+        let credentials = if self.credentials.is_some() {
+            "[redacted]"
+        } else {
+            "[not set]"
+        };
+        table.insert("credentials".into(), text(credentials));
+        toml::Value::Table(table)
+    }
+}
+
 fn json(table: toml::Table) -> Result<serde_json::Value, ConfigError> {
     // Every TOML value has a JSON one (dates become strings).
     serde_json::to_value(table)
@@ -149,6 +169,9 @@ mod tests {
             Some(serde_json::json!({"request_timeout_ms": 3000}))
         );
         assert!(!format!("{settings:?}").contains("very-secret-key-1234"));
+        let shown = settings.redacted_toml();
+        assert!(shown.contains("slug = \"smso\""), "{shown}");
+        assert!(!shown.contains("very-secret-key-1234"), "{shown}");
         assert!(load("").unwrap().providers.is_empty());
     }
 
