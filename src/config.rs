@@ -4,6 +4,10 @@
 //! never touch the process: [`Settings::load_from`] takes the file's text and the environment
 //! as values; [`Settings::load`] reads the real ones.
 
+pub mod providers;
+
+pub use providers::DeclaredProvider;
+
 use anyhow::Context;
 use serde::Deserialize;
 use std::{
@@ -168,6 +172,8 @@ pub struct Settings {
     pub max_segments: u32,
     pub shutdown_grace_ms: u64,
     pub max_body_bytes: usize,
+    /// `[[providers]]` from the file, created at start-up when their slug is not stored yet.
+    pub providers: Vec<DeclaredProvider>,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -191,6 +197,8 @@ struct RawSettings {
     max_segments: u32,
     shutdown_grace_ms: u64,
     max_body_bytes: usize,
+    #[serde(default)]
+    providers: Vec<providers::RawProvider>,
 }
 
 /// How an environment variable's text becomes a TOML value.
@@ -369,6 +377,7 @@ impl Settings {
         if raw.max_body_bytes == 0 {
             return Err(ConfigError::invalid("max_body_bytes", "must be at least 1"));
         }
+        let providers = providers::validate(raw.providers)?;
         Ok(Self {
             listen,
             internal_listen,
@@ -387,6 +396,7 @@ impl Settings {
             max_segments: raw.max_segments,
             shutdown_grace_ms: raw.shutdown_grace_ms,
             max_body_bytes: raw.max_body_bytes,
+            providers,
         })
     }
 
@@ -454,6 +464,10 @@ impl Settings {
         put("max_segments", int(self.max_segments));
         put("shutdown_grace_ms", int(self.shutdown_grace_ms));
         put("max_body_bytes", int(self.max_body_bytes));
+        if !self.providers.is_empty() {
+            let declared = self.providers.iter().map(DeclaredProvider::redacted);
+            put("providers", toml::Value::Array(declared.collect()));
+        }
         toml::to_string(&table).unwrap_or_default()
     }
 }

@@ -15,7 +15,7 @@ use rand::{distributions::Alphanumeric, Rng};
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderId, ProviderKind},
     ports::Store,
-    Engine, EngineConfig, EngineDeps,
+    Engine, EngineConfig, EngineDeps, NewProvider,
 };
 use std::{
     future::{Future, IntoFuture},
@@ -45,12 +45,17 @@ impl Application {
             .providers()
             .await
             .context("could not read the providers from the store")?;
-        if !configured.iter().any(|p| p.is_active) {
+        // Providers declared in the file count: they are created once the engine runs.
+        let declared_active = settings
+            .providers
+            .iter()
+            .any(|p| p.is_active && !configured.iter().any(|c| c.slug == p.slug));
+        if !configured.iter().any(|p| p.is_active) && !declared_active {
             match settings.mode {
                 Mode::Prod => anyhow::bail!(
                     "no active provider is configured; add one before starting in prod mode"
                 ),
-                Mode::Dev if configured.is_empty() => {
+                Mode::Dev if configured.is_empty() && settings.providers.is_empty() => {
                     store
                         .insert_provider(&dev_mock())
                         .await
@@ -94,6 +99,7 @@ impl Application {
         })
         .await
         .context("the engine did not start")?;
+        seed_declared_providers(&engine, &settings, &configured, &mut banner).await?;
         let providers = engine.providers().await?;
         banner.push(format!(
             "providers: {}",
@@ -277,6 +283,50 @@ fn token_or_generate(given: Option<&SecretString>, role: &str) -> (SecretString,
             (SecretString::new(format!("sg_{role}_{random}")), true)
         }
     }
+}
+
+/// Creates each `[[providers]]` table whose slug is not stored yet, through the engine as
+/// `createProvider` does: validated, credentials sealed, its actor started. The first one
+/// created becomes the default when no provider is the default yet.
+async fn seed_declared_providers(
+    engine: &Engine,
+    settings: &Settings,
+    configured: &[ProviderConfig],
+    banner: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for declared in &settings.providers {
+        if configured.iter().any(|c| c.slug == declared.slug) {
+            // The store wins: the API may have changed it since it was first declared.
+            tracing::debug!(provider = %declared.slug, "declared provider already stored; left as it is");
+            continue;
+        }
+        let created = engine
+            .create_provider(NewProvider {
+                name: declared.name.clone(),
+                slug: declared.slug.clone(),
+                kind: Some(declared.kind),
+                api_base_url: declared.api_base_url.clone(),
+                sender_id: declared.sender_id.clone(),
+                priority: declared.priority,
+                is_active: declared.is_active,
+                features: declared.features.clone(),
+                credentials: declared.credentials.clone(),
+                settings: declared.settings.clone(),
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "could not create the provider {:?} declared in the config file",
+                    declared.slug
+                )
+            })?;
+        banner.push(format!(
+            "config: created the provider {} ({}) declared in the file",
+            created.config.slug,
+            created.config.kind.as_str()
+        ));
+    }
+    Ok(())
 }
 
 /// The mock provider dev mode configures when there is none: accepts at once, delivers at once.

@@ -82,10 +82,12 @@ pub enum ProviderMsg {
     },
     /// Timer: start the status checks that are due.
     PollDue,
-    /// A status check finished; `done` when its status was final (and reported to the Router).
+    /// A status check finished; `done` when its status was final (and reported to the Router);
+    /// `last_of_round` when it was the round's last check, so the next round may start.
     Polled {
         message_id: MessageId,
         done: bool,
+        last_of_round: bool,
     },
     /// An injected fault, for supervision tests: the handler fails and the actor dies.
     #[cfg(any(test, feature = "test-support"))]
@@ -111,6 +113,8 @@ pub struct ProviderState {
     out_of_credit: bool,
     permits: Arc<Semaphore>,
     last_reported: Option<ProviderHealth>,
+    /// The last send was refused for our credentials: the alert is logged once, not per message.
+    credentials_refused: bool,
     /// `None` when this provider's receipts come by webhook only.
     polling: Option<Polling>,
 }
@@ -123,6 +127,9 @@ struct Polling {
     waiting: HashMap<MessageId, PollEntry>,
     /// When the next `PollDue` is already set to fire, so timers are not piled up.
     armed_for: Option<Instant>,
+    /// A round's task is running. Another round waits for it: without this, a backlog larger
+    /// than a batch re-armed at once and ran every batch in parallel, bursting the provider.
+    round_running: bool,
 }
 
 struct PollEntry {
@@ -145,6 +152,11 @@ impl Actor for ProviderActor {
         args: ProviderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let settings = ProviderSettings::from_json(&args.config.settings);
+        let polls = settings.polls_status(args.config.kind);
+        if polls && !args.client.can_poll_status() {
+            tracing::warn!(provider = %args.config.slug, "status_poll is set but this provider has no status endpoint: its messages are not polled");
+        }
+        let polls = polls && args.client.can_poll_status();
         myself.send_interval(BALANCE_REFRESH, || ProviderMsg::RefreshBalance);
         let _ = myself.cast(ProviderMsg::RefreshBalance);
         Ok(ProviderState {
@@ -157,12 +169,14 @@ impl Actor for ProviderActor {
             out_of_credit: false,
             permits: Arc::new(Semaphore::new(settings.max_concurrency)),
             last_reported: None,
-            polling: settings.polls_status(args.config.kind).then(|| Polling {
+            credentials_refused: false,
+            polling: polls.then(|| Polling {
                 initial: Duration::from_millis(settings.status_poll_initial_ms),
                 max: Duration::from_millis(settings.status_poll_max_ms),
                 batch: settings.status_poll_batch,
                 waiting: HashMap::new(),
                 armed_for: None,
+                round_running: false,
             }),
         })
     }
@@ -190,11 +204,22 @@ impl Actor for ProviderActor {
                 }
                 match failed {
                     Some(ProviderErrorKind::InsufficientCredit) => {
+                        // The admin must act (top up); said once per episode, not per message.
+                        if !state.out_of_credit {
+                            tracing::error!(provider = %state.slug, alert = "insufficient_credit", "ALERT: the provider is out of credit; messages fail over until it is topped up");
+                        }
                         state.out_of_credit = true;
                         state.credit = Some(Money::ZERO);
                     }
+                    Some(ProviderErrorKind::InvalidCredentials) => {
+                        if !state.credentials_refused {
+                            tracing::error!(provider = %state.slug, alert = "invalid_credentials", "ALERT: the provider refused our credentials; fix them with updateProvider, messages fail over meanwhile");
+                        }
+                        state.credentials_refused = true;
+                    }
                     Some(_) => {}
                     None => {
+                        state.credentials_refused = false;
                         if let (Some(credit), Some(cost)) = (state.credit, cost) {
                             let left = credit - cost;
                             state.credit = Some(left);
@@ -273,8 +298,15 @@ impl Actor for ProviderActor {
                 }
             }
             ProviderMsg::PollDue => state.start_polls(&myself),
-            ProviderMsg::Polled { message_id, done } => {
+            ProviderMsg::Polled {
+                message_id,
+                done,
+                last_of_round,
+            } => {
                 if let Some(polling) = &mut state.polling {
+                    if last_of_round {
+                        polling.round_running = false;
+                    }
                     if done {
                         polling.waiting.remove(&message_id);
                     } else if let Some(entry) = polling.waiting.get_mut(&message_id) {
@@ -332,6 +364,10 @@ impl ProviderState {
             return;
         };
         polling.armed_for = None;
+        if polling.round_running {
+            // The round's last outcome arms the next `PollDue`.
+            return;
+        }
         let now = Instant::now();
         let today = Utc::now();
         polling.waiting.retain(|id, e| {
@@ -351,17 +387,19 @@ impl ProviderState {
                 (id.clone(), e.provider_message_id.clone())
             })
             .collect();
-        polling.arm(myself);
         if due.is_empty() {
+            polling.arm(myself);
             return;
         }
+        polling.round_running = true;
         let client = self.client.clone();
         let router = self.router.clone();
         let me = myself.clone();
         let metrics = self.metrics.clone();
         let slug = self.slug.clone();
         tokio::spawn(async move {
-            for (message_id, provider_message_id) in due {
+            let count = due.len();
+            for (i, (message_id, provider_message_id)) in due.into_iter().enumerate() {
                 let started = Instant::now();
                 let result = AssertUnwindSafe(client.status(&provider_message_id))
                     .catch_unwind()
@@ -392,7 +430,11 @@ impl ProviderState {
                         false
                     }
                 };
-                let _ = me.cast(ProviderMsg::Polled { message_id, done });
+                let _ = me.cast(ProviderMsg::Polled {
+                    message_id,
+                    done,
+                    last_of_round: i + 1 == count,
+                });
             }
         });
     }

@@ -226,6 +226,11 @@ impl SmsProvider for Generic {
         })
     }
 
+    /// No status endpoint: the provider actor never polls this one.
+    fn can_poll_status(&self) -> bool {
+        false
+    }
+
     async fn status(&self, _provider_message_id: &str) -> Result<StatusReport, ProviderError> {
         Err(ProviderError::new(
             ProviderErrorKind::Rejected,

@@ -19,7 +19,7 @@ pub struct TestApp {
     handle: Option<tokio::task::JoinHandle<()>>,
 }
 
-fn settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
+fn settings(dir: &Path, file: Option<&str>, extra: &[(&str, &str)]) -> Settings {
     let mut env: Vec<(String, String)> = vec![
         ("SMSGATE_LISTEN".into(), "127.0.0.1:0".into()),
         ("SMSGATE_INTERNAL_LISTEN".into(), "127.0.0.1:0".into()),
@@ -29,7 +29,7 @@ fn settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
         ("SMSGATE_MODE".into(), "dev".into()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Settings::load_from(None, env).expect("test settings are valid")
+    Settings::load_from(file, env).expect("test settings are valid")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -38,8 +38,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_file(dir, None, extra).await
+}
+
+/// Starts smsgate as `spawn_app_in` does, with `file` as the text of its `smsgate.toml`.
+pub async fn spawn_app_with_file(
+    dir: tempfile::TempDir,
+    file: Option<&str>,
+    extra: &[(&str, &str)],
+) -> TestApp {
     smsgate::telemetry::init_for_tests();
-    let app = Application::build(settings(dir.path(), extra))
+    let app = Application::build(settings(dir.path(), file, extra))
         .await
         .expect("application builds");
     let (public, internal) = (app.public_addr(), app.internal_addr());

@@ -164,6 +164,12 @@ pub struct DeliveryReport {
 pub trait SmsProvider: Send + Sync + 'static {
     async fn send(&self, request: &SendRequest) -> Result<SendReceipt, ProviderError>;
     async fn status(&self, provider_message_id: &str) -> Result<StatusReport, ProviderError>;
+    /// Whether `status` can answer at all. An API without a status endpoint (Vonage's SMS API,
+    /// a generic HTTP API) says no, so its messages are never polled, whatever the settings
+    /// ask: polling it would only fail, once per interval, for as long as each message is valid.
+    fn can_poll_status(&self) -> bool {
+        true
+    }
     async fn balance(&self) -> Result<Balance, ProviderError>;
 }
 

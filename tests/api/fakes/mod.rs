@@ -2,8 +2,10 @@
 //! headers, auth, form or JSON, status codes, documented answers), answers as the test scripts
 //! it, and records every request it received.
 
+pub mod generic;
 pub mod smso;
 pub mod twilio;
+pub mod vonage;
 
 use axum::{body::Bytes, http::HeaderMap};
 use std::{
@@ -20,6 +22,8 @@ pub struct Recorded {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived, for tests of pacing (backoff, Retry-After).
+    pub at: std::time::Instant,
 }
 
 impl Recorded {

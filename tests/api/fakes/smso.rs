@@ -14,7 +14,10 @@ use axum::{
 use serde_json::json;
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -42,6 +45,10 @@ pub struct FakeSmso {
     pub journal: Journal,
     mode: Arc<Mutex<Mode>>,
     status: Arc<Mutex<&'static str>>,
+    /// How long a status answer takes, and how many were being answered at once at most.
+    status_delay: Arc<Mutex<Duration>>,
+    status_in_flight: Arc<AtomicUsize>,
+    pub status_max_in_flight: Arc<AtomicUsize>,
 }
 
 impl FakeSmso {
@@ -51,6 +58,9 @@ impl FakeSmso {
             journal: Journal::default(),
             mode: Arc::new(Mutex::new(Mode::Ok)),
             status: Arc::new(Mutex::new("sent")),
+            status_delay: Arc::new(Mutex::new(Duration::ZERO)),
+            status_in_flight: Arc::new(AtomicUsize::new(0)),
+            status_max_in_flight: Arc::new(AtomicUsize::new(0)),
         };
         let router = Router::new()
             .route("/api/v1/send", post(send))
@@ -74,6 +84,11 @@ impl FakeSmso {
         *self.status.lock().unwrap() = status;
     }
 
+    /// Makes each status answer take `delay`, so overlapping checks would be seen.
+    pub fn set_status_delay(&self, delay: Duration) {
+        *self.status_delay.lock().unwrap() = delay;
+    }
+
     fn record(&self, method: Method, uri: &axum::http::Uri, headers: HeaderMap, body: Bytes) {
         self.journal.push(Recorded {
             method: method.to_string(),
@@ -81,6 +96,7 @@ impl FakeSmso {
             query: uri.query().map(str::to_owned),
             headers,
             body,
+            at: std::time::Instant::now(),
         });
     }
 }
@@ -158,6 +174,11 @@ async fn status(
     body: Bytes,
 ) -> Response {
     fake.record(method, &uri, headers, body);
+    let now = fake.status_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    fake.status_max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = *fake.status_delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    fake.status_in_flight.fetch_sub(1, Ordering::SeqCst);
     let status = *fake.status.lock().unwrap();
     let delivered = (status == "delivered").then_some("2024-05-01 12:30:15");
     axum::Json(json!({

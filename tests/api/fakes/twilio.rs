@@ -13,17 +13,35 @@ use axum::{
 };
 use base64::Engine as _;
 use serde_json::json;
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
 
 pub const SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "twilio-auth-token-5678";
 pub const FROM: &str = "+14155552345";
 pub const MESSAGE_SID: &str = "SM0123456789abcdef0123456789abcdef";
 
+/// How the fake answers the next creates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Ok,
+    /// 429 with code 20429 and `Retry-After: 1`.
+    TooMany,
+    /// 500 with Twilio's JSON error body.
+    Status500,
+    /// Answers after the client's timeout.
+    Stall,
+    /// A 201 whose body is cut short.
+    Malformed,
+}
+
 #[derive(Clone)]
 pub struct FakeTwilio {
     pub addr: SocketAddr,
     pub journal: Journal,
+    mode: Arc<Mutex<Mode>>,
 }
 
 impl FakeTwilio {
@@ -31,6 +49,7 @@ impl FakeTwilio {
         let mut fake = FakeTwilio {
             addr: "127.0.0.1:0".parse().unwrap(),
             journal: Journal::default(),
+            mode: Arc::new(Mutex::new(Mode::Ok)),
         };
         let router = Router::new()
             .route("/2010-04-01/Accounts/{sid}/{*rest}", any(handle))
@@ -41,6 +60,10 @@ impl FakeTwilio {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
     }
 }
 
@@ -71,6 +94,7 @@ async fn handle(
         query: uri.query().map(str::to_owned),
         headers: headers.clone(),
         body: body.clone(),
+        at: std::time::Instant::now(),
     });
     let expected = format!(
         "Basic {}",
@@ -92,11 +116,30 @@ async fn handle(
         if !to.starts_with('+') || to.ends_with("000000") {
             return (StatusCode::BAD_REQUEST, axum::Json(json!({"code": 21211, "message": format!("The 'To' number {to} is not a valid phone number."), "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}))).into_response();
         }
-        return (
-            StatusCode::CREATED,
-            axum::Json(message(&to, &get("Body"), "queued")),
-        )
-            .into_response();
+        let mode = *fake.mode.lock().unwrap();
+        return match mode {
+            Mode::Ok => (
+                StatusCode::CREATED,
+                axum::Json(message(&to, &get("Body"), "queued")),
+            )
+                .into_response(),
+            Mode::TooMany => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                axum::Json(json!({"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429})),
+            )
+                .into_response(),
+            Mode::Status500 => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"code": 20500, "message": "Internal Server Error", "more_info": "https://www.twilio.com/docs/errors/20500", "status": 500})),
+            )
+                .into_response(),
+            Mode::Stall => {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                (StatusCode::CREATED, axum::Json(message(&to, &get("Body"), "queued"))).into_response()
+            }
+            Mode::Malformed => (StatusCode::CREATED, "{\"sid\": \"SM01").into_response(),
+        };
     }
     if method == Method::GET && path.ends_with(&format!("/Messages/{MESSAGE_SID}.json")) {
         return axum::Json(message("+40722334455", "Hello", "delivered")).into_response();
