@@ -2,6 +2,7 @@
 //! HTTP and WebSocket as a client would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_rest;
 mod auth;
 mod bad_input;
 mod fakes;
