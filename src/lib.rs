@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
+//! - `commands`: offline commands on the store: `keygen`, `rotate-keys`, `providers ...`.
 //! - `config`: `Settings`, layered from compiled-in defaults, `smsgate.toml` and `SMSGATE_*`.
 //! - `http`: the axum side: routers, GraphQL transport, internal REST, auth, error shape, health.
 //! - `metrics`: the prometheus registry behind the engine's metrics port and `/metrics`.
@@ -18,6 +19,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod http;
 pub mod metrics;

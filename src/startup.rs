@@ -84,6 +84,21 @@ impl Application {
         }
         let verifier = Arc::new(TokenVerifier::new(Some(&admin), Some(&service)));
         let keyring = Arc::new(keyring(&settings, &mut banner)?);
+        let unreadable = crate::commands::keys::unreadable_secrets(&keyring, &configured);
+        if !unreadable.is_empty() {
+            let line = format!(
+                "the configured encryption keys cannot decrypt the stored secrets of {}: SMSGATE_ENCRYPTION_KEYS is wrong or lacks the key they were made with",
+                unreadable.join(", ")
+            );
+            match settings.mode {
+                Mode::Prod => anyhow::bail!(line),
+                // Dev goes on: those providers fail to start and say so; the rest work.
+                Mode::Dev => {
+                    tracing::warn!(providers = %unreadable.join(","), "stored secrets cannot be decrypted");
+                    banner.push(format!("warning: {line}"));
+                }
+            }
+        }
 
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
         let engine = Engine::start(EngineDeps {
@@ -210,7 +225,7 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 
 /// The configured keys; in dev mode without any, a key generated once and kept in the data dir
 /// (a new key at every start would make the stored secrets unreadable).
-fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
+pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
     if !settings.encryption_keys.is_empty() {
         return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))
             .context("SMSGATE_ENCRYPTION_KEYS");

@@ -8,6 +8,7 @@ mod bad_input;
 mod fakes;
 mod health;
 mod helpers;
+mod keys;
 mod messages;
 mod providers_smso;
 mod providers_twilio;
