@@ -33,6 +33,26 @@ pub enum Command {
     /// through the API they are live).
     #[command(subcommand)]
     Providers(ProvidersCommand),
+    /// Named API tokens with roles (the configured admin and service tokens stay as bootstrap).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once; only its SHA-256 digest is stored.
+    Create {
+        /// admin (everything), service (send, read messages), viewer (read-only).
+        #[arg(long)]
+        role: String,
+        /// A label for logs and the audit log: letters, digits, '-', '_', '.'.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (names, roles, dates; never the tokens).
+    List,
+    /// Revoke a token by name; a running server refuses it from the next request on.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

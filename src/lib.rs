@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //!
+//! - `access`: named API tokens (digests only) and the `AccessStore` they are kept in.
 //! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
 //! - `commands`: offline commands on the store: `keygen`, `rotate-keys`, `providers ...`.
 //! - `config`: `Settings`, layered from compiled-in defaults, `smsgate.toml` and `SMSGATE_*`.
@@ -18,6 +19,7 @@
 // Tests may unwrap: a panic there is a failed assertion. The non-test build still denies it.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -2,6 +2,7 @@
 //! and both listeners; `run_until_stopped` serves until a shutdown signal, then drains.
 
 use crate::{
+    access::AccessStore,
     config::{Mode, SecretString, Settings},
     http::{self, auth::TokenVerifier, AppState},
     metrics::Metrics,
@@ -39,13 +40,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store: Arc<dyn Store> =
-            Arc::new(EmbeddedStore::open(&settings.data_dir).with_context(|| {
-                format!(
-                    "could not open the embedded store in {}",
-                    settings.data_dir.display()
-                )
-            })?);
+        let embedded = Arc::new(EmbeddedStore::open(&settings.data_dir).with_context(|| {
+            format!(
+                "could not open the embedded store in {}",
+                settings.data_dir.display()
+            )
+        })?);
+        // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
+        let store: Arc<dyn Store> = embedded.clone();
+        let access: Arc<dyn AccessStore> = embedded.clone();
         let mut banner = vec![format!(
             "store: embedded SQLite in {}",
             settings.data_dir.display()
@@ -82,7 +85,8 @@ impl Application {
                 banner.push(format!("  service token: {}", service.expose()));
             }
         }
-        let verifier = Arc::new(TokenVerifier::new(Some(&admin), Some(&service)));
+        let verifier =
+            Arc::new(TokenVerifier::new(Some(&admin), Some(&service)).with_store(access.clone()));
         let keyring = Arc::new(keyring(&settings, &mut banner)?);
         let unreadable = crate::commands::keys::unreadable_secrets(&keyring, &configured);
         if !unreadable.is_empty() {

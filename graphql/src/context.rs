@@ -130,7 +130,9 @@ pub fn caller_from_init(
     Ok(data)
 }
 
-fn init_token(payload: &serde_json::Value) -> Option<&str> {
+/// The token a `connection_init` payload carries, if any: `{"token": …}` or
+/// `{"Authorization": "Bearer …"}`.
+pub fn init_token(payload: &serde_json::Value) -> Option<&str> {
     let object = payload.as_object()?;
     if let Some(token) = object.get("token").and_then(|t| t.as_str()) {
         return Some(token.trim()).filter(|t| !t.is_empty());

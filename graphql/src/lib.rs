@@ -20,7 +20,7 @@ pub mod scalars;
 pub mod schema;
 pub mod statistics;
 
-pub use context::{caller_from_init, Caller, Permission, Role, RoleGuard};
+pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
 pub use schema::{Mutation, Query, Subscription};
 

@@ -1,14 +1,15 @@
 //! The commands that work on the store directly, without a running server: key generation and
-//! rotation, provider administration. A running server reads providers from the store when it
+//! rotation, provider administration, API tokens. A running server reads providers from the store when it
 //! starts, so changes made here reach it on its next restart; through the API they are live.
 //!
 //! Each command returns what it prints, so tests can check it; `main` prints it.
 
 pub mod keys;
 pub mod providers;
+pub mod tokens;
 
 use crate::{
-    cli::{Command, ProvidersCommand},
+    cli::{Command, ProvidersCommand, TokensCommand},
     config::Settings,
     secrets::Keyring,
     startup,
@@ -24,14 +25,20 @@ pub struct Offline {
     pub keyring: Arc<Keyring>,
 }
 
-impl Offline {
-    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let store = Arc::new(EmbeddedStore::open(&settings.data_dir).with_context(|| {
+fn open_store(settings: &Settings) -> anyhow::Result<Arc<EmbeddedStore>> {
+    Ok(Arc::new(
+        EmbeddedStore::open(&settings.data_dir).with_context(|| {
             format!(
                 "could not open the embedded store in {}",
                 settings.data_dir.display()
             )
-        })?);
+        })?,
+    ))
+}
+
+impl Offline {
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let store = open_store(settings)?;
         let mut notes = Vec::new();
         let keyring = Arc::new(startup::keyring(settings, &mut notes)?);
         for note in notes {
@@ -58,6 +65,17 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
         Command::Providers(command) => {
             let catalog = Offline::open(settings)?.catalog();
             Ok(run_providers(command, &catalog).await?)
+        }
+        Command::Tokens(command) => {
+            // Tokens need no keyring: only the store.
+            let store = open_store(settings)?;
+            Ok(match command {
+                TokensCommand::Create { role, name } => {
+                    tokens::create(store.as_ref(), &name, crate::access::parse_role(&role)?).await?
+                }
+                TokensCommand::List => tokens::list(store.as_ref()).await?,
+                TokensCommand::Revoke { name } => tokens::revoke(store.as_ref(), &name).await?,
+            })
         }
         Command::Serve | Command::Config(_) => {
             anyhow::bail!("not an offline command")

@@ -41,7 +41,13 @@ pub async fn websocket(
             let verifier = state.verifier.clone();
             GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
                 .on_connection_init(move |payload| async move {
-                    smsgate_graphql::caller_from_init(&payload, |token| verifier.verify(token))
+                    // Verified here, asynchronously (named tokens are in the store); the schema
+                    // crate's helper then puts the caller, or the refusal, in place.
+                    let caller = match smsgate_graphql::init_token(&payload) {
+                        Some(token) => verifier.verify(token).await.ok(),
+                        None => None,
+                    };
+                    smsgate_graphql::caller_from_init(&payload, move |_| caller.clone())
                 })
                 .serve()
         })

@@ -135,3 +135,23 @@ pub fn error_code(answer: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {answer}"))
 }
+
+impl TestApp {
+    /// A named token, created as `smsgate tokens create` does, on the running app's store.
+    pub async fn create_token(&self, name: &str, role: smsgate::http::auth::Role) -> String {
+        let store = smsgate::store::EmbeddedStore::open(self.dir.path()).expect("store opens");
+        let (token, _) = smsgate::access::create_token(&store, name, role)
+            .await
+            .expect("token created");
+        token.expose().to_owned()
+    }
+
+    /// Revokes a named token as `smsgate tokens revoke` does: from another store handle, so
+    /// the server learns of it only through the store.
+    pub async fn revoke_token(&self, name: &str) {
+        let store = smsgate::store::EmbeddedStore::open(self.dir.path()).expect("store opens");
+        smsgate::access::revoke_token(&store, name)
+            .await
+            .expect("token revoked");
+    }
+}

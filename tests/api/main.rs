@@ -14,6 +14,7 @@ mod providers_smso;
 mod providers_twilio;
 mod rest;
 mod restart;
+mod roles;
 mod secrets;
 mod send_sms;
 mod subscription;

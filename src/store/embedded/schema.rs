@@ -103,6 +103,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, provider, message_type)
     ) STRICT, WITHOUT ROWID;
     ",
+    // Named API tokens (src/access.rs): only the SHA-256 digest of each token is kept; the
+    // unique digest index is how a presented token is found.
+    r"
+    CREATE TABLE api_tokens (
+        id          TEXT PRIMARY KEY NOT NULL,
+        name        TEXT NOT NULL UNIQUE,
+        role        TEXT NOT NULL,
+        digest      BLOB NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this build writes: the number of migrations.
