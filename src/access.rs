@@ -1,4 +1,5 @@
-//! Access control data: named API tokens with roles, kept only as SHA-256 digests.
+//! Access control data: named API tokens with roles, kept only as SHA-256 digests, and the
+//! audit log's storage (see `crate::audit` for the chain).
 //!
 //! This is smsgate's own storage, not the engine's: the [`AccessStore`] trait lives here, beside
 //! the HTTP layer that checks tokens, and the engine's `Store` port knows nothing of it. The
@@ -14,7 +15,8 @@ use sha2::{Digest, Sha256};
 use smsgate_actors::ports::StoreError;
 use smsgate_graphql::Role;
 
-use crate::config::SecretString;
+use crate::{audit::ChainEntry, config::SecretString};
+use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
 
 /// Longest token name: it is a label in logs and the audit log, not a description.
 const MAX_NAME_LEN: usize = 64;
@@ -70,6 +72,16 @@ pub trait AccessStore: Send + Sync + 'static {
         name: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<StoredToken>, StoreError>;
+    /// Appends an audit entry, chained to the last one in the same write (see `crate::audit`).
+    async fn append_audit(
+        &self,
+        record: AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEntryView, StoreError>;
+    /// Entries matching `query`, newest first, at most `query.limit`.
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntryView>, StoreError>;
+    /// The whole chain, oldest first, as stored, for verification.
+    async fn audit_chain(&self) -> Result<Vec<ChainEntry>, StoreError>;
 }
 
 pub fn parse_role(raw: &str) -> Result<Role, AccessError> {

@@ -36,6 +36,15 @@ pub enum Command {
     /// Named API tokens with roles (the configured admin and service tokens stay as bootstrap).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// The audit log of admin actions.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; fails naming the first removed or edited entry.
+    Verify,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

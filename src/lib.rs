@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - `access`: named API tokens (digests only) and the `AccessStore` they are kept in.
+//! - `audit`: the hash-chained audit log of admin actions, and its verification.
 //! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
 //! - `commands`: offline commands on the store: `keygen`, `rotate-keys`, `providers ...`.
 //! - `config`: `Settings`, layered from compiled-in defaults, `smsgate.toml` and `SMSGATE_*`.
@@ -20,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod access;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;

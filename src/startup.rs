@@ -3,6 +3,7 @@
 
 use crate::{
     access::AccessStore,
+    audit::AuditLog,
     config::{Mode, SecretString, Settings},
     http::{self, auth::TokenVerifier, AppState},
     metrics::Metrics,
@@ -149,14 +150,19 @@ impl Application {
         let internal = TcpListener::bind(settings.internal_listen)
             .await
             .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
+        let audit = AuditLog::new(access);
+        let audit_port: Arc<dyn smsgate_graphql::AuditPort> = Arc::new(audit.clone());
         let state = AppState {
-            schema: smsgate_graphql::build_schema(engine.clone()),
+            schema: smsgate_graphql::schema_builder(engine.clone())
+                .data(audit_port)
+                .finish(),
             engine: engine.clone(),
             verifier,
             metrics,
             max_body_bytes: settings.max_body_bytes,
             keyring,
             public_url: settings.public_url.clone(),
+            audit,
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(

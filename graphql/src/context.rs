@@ -26,6 +26,8 @@ pub enum Permission {
     ReadStatistics,
     /// Create, change, activate, delete and test providers.
     ManageProviders,
+    /// Read the audit log of admin actions.
+    ReadAudit,
 }
 
 impl Permission {
@@ -37,6 +39,7 @@ impl Permission {
             Self::ReadProviders => "read providers",
             Self::ReadStatistics => "read statistics",
             Self::ManageProviders => "manage providers",
+            Self::ReadAudit => "read the audit log",
         }
     }
 }
@@ -162,6 +165,7 @@ mod tests {
             ReadProviders,
             ReadStatistics,
             ManageProviders,
+            ReadAudit,
         ];
         for p in all {
             assert!(Role::Admin.can(p));
@@ -172,6 +176,7 @@ mod tests {
         assert!(Role::Viewer.can(ReadMessages));
         assert!(Role::Viewer.can(ReadProviders) && Role::Viewer.can(ReadStatistics));
         assert!(!Role::Service.can(ManageProviders) && !Role::Viewer.can(ManageProviders));
+        assert!(!Role::Service.can(ReadAudit) && !Role::Viewer.can(ReadAudit));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //!   error a code.
 //! - `scalars`: `DateTime`, `Date` and the pagination cursor.
 
+pub mod audit;
 pub mod context;
 pub mod error;
 pub mod message;
@@ -20,6 +21,10 @@ pub mod scalars;
 pub mod schema;
 pub mod statistics;
 
+pub use audit::{
+    provider_snapshot, test_sms_snapshot, AuditEntryView, AuditPort, AuditQuery, AuditRecord,
+    AuditUnavailable,
+};
 pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
 pub use schema::{Mutation, Query, Subscription};

@@ -1,5 +1,6 @@
 //! The commands that work on the store directly, without a running server: key generation and
-//! rotation, provider administration, API tokens. A running server reads providers from the store when it
+//! rotation, provider administration, API tokens, audit verification. Every change is recorded in
+//! the audit log as done by `cli:<user>`. A running server reads providers from the store when it
 //! starts, so changes made here reach it on its next restart; through the API they are live.
 //!
 //! Each command returns what it prints, so tests can check it; `main` prints it.
@@ -9,15 +10,28 @@ pub mod providers;
 pub mod tokens;
 
 use crate::{
-    cli::{Command, ProvidersCommand, TokensCommand},
+    audit::AuditLog,
+    cli::{AuditCommand, Command},
     config::Settings,
     secrets::Keyring,
     startup,
     store::EmbeddedStore,
 };
 use anyhow::Context as _;
-use smsgate_actors::{ports::SecretSealer, NewProvider, ProviderCatalog, ProviderPatch};
-use std::{path::PathBuf, sync::Arc};
+use smsgate_actors::{ports::SecretSealer, ProviderCatalog};
+use smsgate_graphql::AuditRecord;
+use std::sync::Arc;
+
+/// Said when an action was done but its audit entry could not be written.
+const NOT_RECORDED: &str = "the change was made but could not be recorded in the audit log";
+
+/// Who the audit log names for a command-line action: there is no token, so the OS user.
+pub fn cli_actor() -> String {
+    match std::env::var("USER") {
+        Ok(user) if !user.is_empty() => format!("cli:{user}"),
+        _ => "cli".to_owned(),
+    }
+}
 
 /// The store and the keyring, opened from the configuration as `serve` opens them.
 pub struct Offline {
@@ -47,6 +61,10 @@ impl Offline {
         Ok(Self { store, keyring })
     }
 
+    pub fn audit(&self) -> AuditLog {
+        AuditLog::new(self.store.clone())
+    }
+
     pub fn catalog(&self) -> ProviderCatalog {
         let sealer: Arc<dyn SecretSealer> = self.keyring.clone();
         ProviderCatalog::new(self.store.clone(), sealer)
@@ -60,89 +78,43 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
         Command::RotateKeys => {
             let offline = Offline::open(settings)?;
             let report = keys::rotate_keys(offline.store.as_ref(), &offline.keyring, None).await?;
+            offline
+                .audit()
+                .record(AuditRecord {
+                    actor: cli_actor(),
+                    action: "keys.rotated".into(),
+                    target: None,
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "rotated": report.rotated,
+                        "alreadyCurrent": report.current,
+                    })),
+                })
+                .await
+                .context(NOT_RECORDED)?;
             Ok(report.summary())
         }
         Command::Providers(command) => {
-            let catalog = Offline::open(settings)?.catalog();
-            Ok(run_providers(command, &catalog).await?)
+            let offline = Offline::open(settings)?;
+            Ok(providers::run(command, &offline.catalog(), &offline.audit()).await?)
         }
         Command::Tokens(command) => {
             // Tokens need no keyring: only the store.
             let store = open_store(settings)?;
-            Ok(match command {
-                TokensCommand::Create { role, name } => {
-                    tokens::create(store.as_ref(), &name, crate::access::parse_role(&role)?).await?
-                }
-                TokensCommand::List => tokens::list(store.as_ref()).await?,
-                TokensCommand::Revoke { name } => tokens::revoke(store.as_ref(), &name).await?,
-            })
+            let audit = AuditLog::new(store.clone());
+            Ok(tokens::run(command, store.as_ref(), &audit).await?)
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let audit = AuditLog::new(open_store(settings)?);
+            match audit.verify().await? {
+                Ok((count, head)) => Ok(format!(
+                    "audit log intact: {count} entries; head hash {head}"
+                )),
+                Err(broken) => anyhow::bail!("audit log tampered with: {broken}"),
+            }
         }
         Command::Serve | Command::Config(_) => {
             anyhow::bail!("not an offline command")
         }
-    }
-}
-
-async fn run_providers(
-    command: ProvidersCommand,
-    catalog: &ProviderCatalog,
-) -> Result<String, providers::ProviderCommandError> {
-    let json =
-        |path: Option<PathBuf>, what| path.map(|p| providers::read_json(&p, what)).transpose();
-    match command {
-        ProvidersCommand::List => providers::list(catalog).await,
-        ProvidersCommand::Add {
-            name,
-            slug,
-            kind,
-            api_base_url,
-            sender_id,
-            priority,
-            inactive,
-            features,
-            credentials_file,
-            settings_file,
-        } => {
-            let new = NewProvider {
-                name,
-                slug,
-                kind: Some(providers::kind(&kind)?),
-                api_base_url,
-                sender_id,
-                priority,
-                is_active: !inactive,
-                features,
-                credentials: json(credentials_file, "credentials")?,
-                settings: json(settings_file, "settings")?,
-            };
-            providers::add(catalog, new).await
-        }
-        ProvidersCommand::Update {
-            id,
-            name,
-            kind,
-            api_base_url,
-            sender_id,
-            priority,
-            active,
-            credentials_file,
-            settings_file,
-        } => {
-            let patch = ProviderPatch {
-                name,
-                kind: kind.as_deref().map(providers::kind).transpose()?,
-                // An empty value clears it: `--sender-id ''`.
-                api_base_url: api_base_url.map(|u| Some(u).filter(|u| !u.is_empty())),
-                sender_id: sender_id.map(|s| Some(s).filter(|s| !s.is_empty())),
-                priority,
-                is_active: active,
-                features: None,
-                credentials: json(credentials_file, "credentials")?,
-                settings: json(settings_file, "settings")?,
-            };
-            providers::update(catalog, &id, patch).await
-        }
-        ProvidersCommand::Activate { id } => providers::activate(catalog, &id).await,
-        ProvidersCommand::Remove { id } => providers::remove(catalog, &id).await,
     }
 }

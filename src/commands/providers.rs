@@ -3,11 +3,17 @@
 //! from a file or standard input (`--credentials-file -`), never from the command line, where
 //! shell history and `ps` would keep them.
 
+use super::cli_actor;
+use crate::{audit::AuditLog, cli::ProvidersCommand};
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderKind},
     EngineError, NewProvider, ProviderCatalog, ProviderPatch,
 };
-use std::{io::Read, path::Path};
+use smsgate_graphql::{provider_snapshot, AuditRecord, AuditUnavailable};
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderCommandError {
@@ -28,6 +34,8 @@ pub enum ProviderCommandError {
     },
     #[error("kind must be one of smso, twilio, vonage, http, mock")]
     Kind,
+    #[error("the change was made but could not be recorded in the audit log")]
+    NotRecorded(#[source] AuditUnavailable),
 }
 
 /// Reads a JSON object from `path`, `-` meaning standard input.
@@ -59,7 +67,7 @@ pub fn parse_json(
     })
 }
 
-pub fn kind(raw: &str) -> Result<ProviderKind, ProviderCommandError> {
+pub fn parse_kind(raw: &str) -> Result<ProviderKind, ProviderCommandError> {
     ProviderKind::parse(raw).ok_or(ProviderCommandError::Kind)
 }
 
@@ -133,6 +141,127 @@ pub async fn remove(
     Ok(format!("removed {} ({})", removed.slug, removed.id))
 }
 
+/// Runs one `providers` subcommand and records the change in the audit log.
+pub async fn run(
+    command: ProvidersCommand,
+    catalog: &ProviderCatalog,
+    audit: &AuditLog,
+) -> Result<String, ProviderCommandError> {
+    let json = |path: Option<PathBuf>, what| path.map(|p| read_json(&p, what)).transpose();
+    match command {
+        ProvidersCommand::List => list(catalog).await,
+        ProvidersCommand::Add {
+            name,
+            slug,
+            kind,
+            api_base_url,
+            sender_id,
+            priority,
+            inactive,
+            features,
+            credentials_file,
+            settings_file,
+        } => {
+            let new = NewProvider {
+                name,
+                slug,
+                kind: Some(parse_kind(&kind)?),
+                api_base_url,
+                sender_id,
+                priority,
+                is_active: !inactive,
+                features,
+                credentials: json(credentials_file, "credentials")?,
+                settings: json(settings_file, "settings")?,
+            };
+            let slug = new.slug.clone();
+            let said = add(catalog, new).await?;
+            let after = catalog.find(&slug).await?;
+            let target = after.id.to_string();
+            record(audit, "provider.created", target, None, Some(&after)).await?;
+            Ok(said)
+        }
+        ProvidersCommand::Update {
+            id,
+            name,
+            kind,
+            api_base_url,
+            sender_id,
+            priority,
+            active,
+            credentials_file,
+            settings_file,
+        } => {
+            let patch = ProviderPatch {
+                name,
+                kind: kind.as_deref().map(parse_kind).transpose()?,
+                // An empty value clears it: `--sender-id ''`.
+                api_base_url: api_base_url.map(|u| Some(u).filter(|u| !u.is_empty())),
+                sender_id: sender_id.map(|s| Some(s).filter(|s| !s.is_empty())),
+                priority,
+                is_active: active,
+                features: None,
+                credentials: json(credentials_file, "credentials")?,
+                settings: json(settings_file, "settings")?,
+            };
+            let before = catalog.find(&id).await?;
+            let said = update(catalog, &id, patch).await?;
+            let after = catalog.find(&id).await?;
+            let target = after.id.to_string();
+            record(
+                audit,
+                "provider.updated",
+                target,
+                Some(&before),
+                Some(&after),
+            )
+            .await?;
+            Ok(said)
+        }
+        ProvidersCommand::Activate { id } => {
+            let before = catalog.find(&id).await?;
+            let said = activate(catalog, &id).await?;
+            let after = catalog.find(&id).await?;
+            let target = after.id.to_string();
+            record(
+                audit,
+                "provider.activated",
+                target,
+                Some(&before),
+                Some(&after),
+            )
+            .await?;
+            Ok(said)
+        }
+        ProvidersCommand::Remove { id } => {
+            let before = catalog.find(&id).await?;
+            let said = remove(catalog, &id).await?;
+            let target = before.id.to_string();
+            record(audit, "provider.deleted", target, Some(&before), None).await?;
+            Ok(said)
+        }
+    }
+}
+
+async fn record(
+    audit: &AuditLog,
+    action: &str,
+    target: String,
+    before: Option<&ProviderConfig>,
+    after: Option<&ProviderConfig>,
+) -> Result<(), ProviderCommandError> {
+    audit
+        .record(AuditRecord {
+            actor: cli_actor(),
+            action: action.to_owned(),
+            target: Some(target),
+            before: before.map(provider_snapshot),
+            after: after.map(provider_snapshot),
+        })
+        .await
+        .map_err(ProviderCommandError::NotRecorded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,7 +286,7 @@ mod tests {
             NewProvider {
                 name: "SMSO".into(),
                 slug: "smso".into(),
-                kind: Some(kind("smso").unwrap()),
+                kind: Some(parse_kind("smso").unwrap()),
                 is_active: true,
                 priority: 10,
                 credentials: Some(

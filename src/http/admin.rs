@@ -6,7 +6,7 @@ use crate::http::{
     admin_dto::{
         time_bound, DailyDto, LogParams, ProviderDto, ProviderUpdate, StatisticsParams, TestRequest,
     },
-    auth::{require, Authenticated, Role},
+    auth::{require, Authenticated, Caller, Role},
     dto::SmsLog,
     error::ApiError,
     AppState,
@@ -23,6 +23,7 @@ use smsgate_actors::{
     domain::{MessageFilter, MessageId, MessageStatus, MessageType, PageRequest, StatsQuery, E164},
     EngineError,
 };
+use smsgate_graphql::{provider_snapshot, test_sms_snapshot, AuditRecord};
 use std::time::Duration;
 
 const WRITERS: &[Role] = &[Role::Admin];
@@ -46,11 +47,26 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, EngineError> {
         .map_err(|rejection| EngineError::invalid("query", rejection.body_text()))
 }
 
-/// The routes take an id or a slug (as GraphQL's `provider` does); the engine's changes take
-/// the id.
-async fn provider_id(state: &AppState, id_or_slug: &str) -> Result<String, EngineError> {
-    let view = state.engine.configured_provider(id_or_slug).await?;
-    Ok(view.config.id.to_string())
+/// Records an admin action; a failure is logged by the audit log and does not undo the
+/// action, which already happened.
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) {
+    let _ = state
+        .audit
+        .record(AuditRecord {
+            actor: caller.name.clone(),
+            action: action.to_owned(),
+            target: Some(target.to_owned()),
+            before,
+            after,
+        })
+        .await;
 }
 
 /// `GET /api/admin/sms/providers`.
@@ -85,12 +101,21 @@ pub async fn update_provider(
     require(&caller, WRITERS)?;
     let patch = body(update)?.into_patch()?;
     tracing::info!(caller = %caller.name, provider_id = %id, "REST update provider");
-    let id = provider_id(&state, &id).await?;
+    let before = state.engine.configured_provider(&id).await?.config;
     let view = state
         .engine
-        .update_provider(&id, patch)
+        .update_provider(&before.id.to_string(), patch)
         .await
         .map_err(rest_credential_fields)?;
+    record(
+        &state,
+        &caller,
+        "provider.updated",
+        &view.config.id.to_string(),
+        Some(provider_snapshot(&before)),
+        Some(provider_snapshot(&view.config)),
+    )
+    .await;
     Ok(Json(ProviderDto::from(&view)))
 }
 
@@ -102,8 +127,20 @@ pub async fn activate_provider(
 ) -> Result<Json<ProviderDto>, ApiError> {
     require(&caller, WRITERS)?;
     tracing::info!(caller = %caller.name, provider_id = %id, "REST activate provider");
-    let id = provider_id(&state, &id).await?;
-    let view = state.engine.activate_provider(&id).await?;
+    let before = state.engine.configured_provider(&id).await?.config;
+    let view = state
+        .engine
+        .activate_provider(&before.id.to_string())
+        .await?;
+    record(
+        &state,
+        &caller,
+        "provider.activated",
+        &view.config.id.to_string(),
+        Some(provider_snapshot(&before)),
+        Some(provider_snapshot(&view.config)),
+    )
+    .await;
     Ok(Json(ProviderDto::from(&view)))
 }
 
@@ -138,6 +175,15 @@ pub async fn test_provider(
             },
             other => other,
         })?;
+    record(
+        &state,
+        &caller,
+        "provider.test_sms",
+        &id,
+        None,
+        Some(test_sms_snapshot(&message)),
+    )
+    .await;
     Ok(Json(SmsLog::from(&message)))
 }
 

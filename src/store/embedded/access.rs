@@ -1,12 +1,16 @@
-//! The embedded store's side of [`AccessStore`]: API tokens in the `api_tokens` table.
+//! The embedded store's side of [`AccessStore`]: API tokens in the `api_tokens` table, and the
+//! audit log (in `audit.rs`).
 
+use super::audit;
 use super::rows::{optional_time, time_from_sql, time_to_sql};
 use super::{is_unique_violation, sqlite_error, EmbeddedStore};
 use crate::access::{parse_role, AccessStore, StoredToken};
+use crate::audit::ChainEntry;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use smsgate_actors::ports::StoreError;
+use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
 
 const COLUMNS: &str = "id, name, role, digest, created_at, revoked_at";
 
@@ -128,6 +132,24 @@ impl AccessStore for EmbeddedStore {
             by_name(conn, &name)
         })
         .await
+    }
+
+    async fn append_audit(
+        &self,
+        record: AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEntryView, StoreError> {
+        self.write(move |conn| audit::append(conn, record, at))
+            .await
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntryView>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| audit::entries(conn, &query)).await
+    }
+
+    async fn audit_chain(&self) -> Result<Vec<ChainEntry>, StoreError> {
+        self.read(audit::chain).await
     }
 }
 
