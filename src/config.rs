@@ -4,6 +4,7 @@
 //! never touch the process: [`Settings::load_from`] takes the file's text and the environment
 //! as values; [`Settings::load`] reads the real ones.
 
+use crate::rate_limit::LimitSettings;
 use anyhow::Context;
 use serde::Deserialize;
 use std::{
@@ -166,6 +167,8 @@ pub struct Settings {
     pub max_segments: u32,
     pub shutdown_grace_ms: u64,
     pub max_body_bytes: usize,
+    /// Per-token and per-recipient rate limits (0 turns one off).
+    pub limits: LimitSettings,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -188,6 +191,11 @@ struct RawSettings {
     max_segments: u32,
     shutdown_grace_ms: u64,
     max_body_bytes: usize,
+    rate_limit_per_second: u32,
+    rate_limit_burst: u32,
+    otp_per_recipient_per_hour: u32,
+    transactional_per_recipient_per_hour: u32,
+    marketing_per_recipient_per_hour: u32,
 }
 
 /// How an environment variable's text becomes a TOML value.
@@ -216,6 +224,11 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("max_segments", EnvKind::Integer),
     ("shutdown_grace_ms", EnvKind::Integer),
     ("max_body_bytes", EnvKind::Integer),
+    ("rate_limit_per_second", EnvKind::Integer),
+    ("rate_limit_burst", EnvKind::Integer),
+    ("otp_per_recipient_per_hour", EnvKind::Integer),
+    ("transactional_per_recipient_per_hour", EnvKind::Integer),
+    ("marketing_per_recipient_per_hour", EnvKind::Integer),
 ];
 
 impl Settings {
@@ -381,6 +394,13 @@ impl Settings {
             max_segments: raw.max_segments,
             shutdown_grace_ms: raw.shutdown_grace_ms,
             max_body_bytes: raw.max_body_bytes,
+            limits: LimitSettings {
+                per_token_per_second: raw.rate_limit_per_second,
+                per_token_burst: raw.rate_limit_burst,
+                otp_per_recipient_per_hour: raw.otp_per_recipient_per_hour,
+                transactional_per_recipient_per_hour: raw.transactional_per_recipient_per_hour,
+                marketing_per_recipient_per_hour: raw.marketing_per_recipient_per_hour,
+            },
         })
     }
 
@@ -444,6 +464,23 @@ impl Settings {
         put("max_segments", int(self.max_segments));
         put("shutdown_grace_ms", int(self.shutdown_grace_ms));
         put("max_body_bytes", int(self.max_body_bytes));
+        put(
+            "rate_limit_per_second",
+            int(self.limits.per_token_per_second),
+        );
+        put("rate_limit_burst", int(self.limits.per_token_burst));
+        put(
+            "otp_per_recipient_per_hour",
+            int(self.limits.otp_per_recipient_per_hour),
+        );
+        put(
+            "transactional_per_recipient_per_hour",
+            int(self.limits.transactional_per_recipient_per_hour),
+        );
+        put(
+            "marketing_per_recipient_per_hour",
+            int(self.limits.marketing_per_recipient_per_hour),
+        );
         toml::to_string(&table).unwrap_or_default()
     }
 }

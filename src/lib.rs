@@ -12,6 +12,7 @@
 //! - `http`: the axum side: routers, GraphQL transport, internal REST, auth, error shape, health.
 //! - `metrics`: the prometheus registry behind the engine's metrics port and `/metrics`.
 //! - `providers`: the provider factory and the concrete adapters (the mock, for now).
+//! - `rate_limit`: per-token and per-recipient token buckets.
 //! - `secrets`: the Fernet keyring for provider credentials at rest, and hints.
 //! - `startup`: `Application::build` and `run_until_stopped`, the composition root.
 //! - `store`: the `Store` backends; the embedded SQLite store is the default.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod providers;
+pub mod rate_limit;
 pub mod secrets;
 pub mod startup;
 pub mod store;

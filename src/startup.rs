@@ -8,6 +8,7 @@ use crate::{
     http::{self, auth::TokenVerifier, AppState},
     metrics::Metrics,
     providers::Factory,
+    rate_limit::RateLimits,
     secrets::Keyring,
     store::EmbeddedStore,
 };
@@ -86,8 +87,6 @@ impl Application {
                 banner.push(format!("  service token: {}", service.expose()));
             }
         }
-        let verifier =
-            Arc::new(TokenVerifier::new(Some(&admin), Some(&service)).with_store(access.clone()));
         let keyring = Arc::new(keyring(&settings, &mut banner)?);
         let unreadable = crate::commands::keys::unreadable_secrets(&keyring, &configured);
         if !unreadable.is_empty() {
@@ -106,6 +105,15 @@ impl Application {
         }
 
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
+        let limits = Arc::new(
+            RateLimits::new(settings.limits, metrics.registry())
+                .context("could not register the rate-limit metrics")?,
+        );
+        let verifier = Arc::new(
+            TokenVerifier::new(Some(&admin), Some(&service))
+                .with_store(access.clone())
+                .with_limits(limits.clone()),
+        );
         let engine = Engine::start(EngineDeps {
             store,
             providers: Arc::new(
@@ -152,9 +160,11 @@ impl Application {
             .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
         let audit = AuditLog::new(access);
         let audit_port: Arc<dyn smsgate_graphql::AuditPort> = Arc::new(audit.clone());
+        let send_limiter: Arc<dyn smsgate_graphql::SendLimiter> = limits.clone();
         let state = AppState {
             schema: smsgate_graphql::schema_builder(engine.clone())
                 .data(audit_port)
+                .data(send_limiter)
                 .finish(),
             engine: engine.clone(),
             verifier,
@@ -163,6 +173,7 @@ impl Application {
             keyring,
             public_url: settings.public_url.clone(),
             audit,
+            limits,
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(

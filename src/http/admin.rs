@@ -6,7 +6,7 @@ use crate::http::{
     admin_dto::{
         time_bound, DailyDto, LogParams, ProviderDto, ProviderUpdate, StatisticsParams, TestRequest,
     },
-    auth::{require, Authenticated, Caller, Role},
+    auth::{require, Caller, Limited, Role},
     dto::SmsLog,
     error::ApiError,
     AppState,
@@ -72,7 +72,7 @@ async fn record(
 /// `GET /api/admin/sms/providers`.
 pub async fn list_providers(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, READERS)?;
     let views = state.engine.configured_providers().await?;
@@ -83,7 +83,7 @@ pub async fn list_providers(
 /// `GET /api/admin/sms/providers/{id}` (id or slug).
 pub async fn show_provider(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     Path(id): Path<String>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     require(&caller, READERS)?;
@@ -94,7 +94,7 @@ pub async fn show_provider(
 /// `PUT /api/admin/sms/providers/{id}`: a partial change, live before it answers.
 pub async fn update_provider(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     Path(id): Path<String>,
     update: Result<Json<ProviderUpdate>, JsonRejection>,
 ) -> Result<Json<ProviderDto>, ApiError> {
@@ -122,7 +122,7 @@ pub async fn update_provider(
 /// `POST /api/admin/sms/providers/{id}/activate`: the default from now on.
 pub async fn activate_provider(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     Path(id): Path<String>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     require(&caller, WRITERS)?;
@@ -147,7 +147,7 @@ pub async fn activate_provider(
 /// `POST /api/admin/sms/providers/{id}/test`: one message through this provider only.
 pub async fn test_provider(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     Path(id): Path<String>,
     request: Result<Json<TestRequest>, JsonRejection>,
 ) -> Result<Json<SmsLog>, ApiError> {
@@ -191,7 +191,7 @@ pub async fn test_provider(
 /// last 30 days up to today (UTC).
 pub async fn statistics(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     params: Result<Query<StatisticsParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, READERS)?;
@@ -226,7 +226,7 @@ pub async fn statistics(
 /// 200); pass `next_cursor` as `cursor` for the next page.
 pub async fn logs(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     params: Result<Query<LogParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, READERS)?;

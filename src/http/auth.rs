@@ -15,6 +15,7 @@ use super::error::ApiError;
 use crate::{
     access::{digest, AccessStore},
     config::{SecretString, Settings},
+    rate_limit::RateLimits,
 };
 use axum::{
     extract::{FromRef, FromRequestParts, Request, State},
@@ -22,6 +23,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use smsgate_actors::EngineError;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -31,6 +33,28 @@ pub use smsgate_graphql::{Caller, Role};
 /// GraphQL crate (the schema's guards read it), so the extractor is this local wrapper.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
+
+/// The authenticated caller, within its token's request rate: REST routes take this one, so a
+/// caller over its rate gets 429 with `Retry-After` before the handler runs.
+#[derive(Debug, Clone)]
+pub struct Limited(pub Caller);
+
+impl<S> FromRequestParts<S> for Limited
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        verifier
+            .admit(&caller)
+            .map_err(|retry_after| ApiError::Engine(EngineError::RateLimited { retry_after }))?;
+        Ok(Limited(caller))
+    }
+}
 
 /// Refuses (FORBIDDEN) unless the caller's role is one of `allowed`.
 pub fn require(caller: &Caller, allowed: &'static [Role]) -> Result<(), ApiError> {
@@ -63,6 +87,8 @@ pub struct TokenVerifier {
     known: Vec<([u8; 32], Caller)>,
     /// The named tokens (`smsgate tokens create`); `None` accepts only the bootstrap tokens.
     store: Option<Arc<dyn AccessStore>>,
+    /// Per-token request limits, checked by [`Limited`] and the GraphQL endpoint.
+    limits: Option<Arc<RateLimits>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -80,6 +106,7 @@ impl TokenVerifier {
         let verifier = Self {
             known: Vec::new(),
             store: None,
+            limits: None,
         };
         let verifier = match admin {
             Some(token) => verifier.with_token(token, Role::Admin, "admin"),
@@ -115,6 +142,20 @@ impl TokenVerifier {
     pub fn with_store(mut self, store: Arc<dyn AccessStore>) -> Self {
         self.store = Some(store);
         self
+    }
+
+    /// Limits each caller's requests per second.
+    pub fn with_limits(mut self, limits: Arc<RateLimits>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// One request by `caller`: Ok, or how long to wait.
+    pub fn admit(&self, caller: &Caller) -> Result<(), std::time::Duration> {
+        match &self.limits {
+            Some(limits) => limits.check_token(&caller.name),
+            None => Ok(()),
+        }
     }
 
     /// The caller this token belongs to. Every bootstrap token is compared, matched or not, so

@@ -1,6 +1,9 @@
 //! AppState: what every route handler can reach.
 
-use crate::{audit::AuditLog, http::auth::TokenVerifier, metrics::Metrics, secrets::Keyring};
+use crate::{
+    audit::AuditLog, http::auth::TokenVerifier, metrics::Metrics, rate_limit::RateLimits,
+    secrets::Keyring,
+};
 use axum::extract::FromRef;
 use smsgate_actors::Engine;
 use smsgate_graphql::SmsSchema;
@@ -19,6 +22,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Where the REST admin routes record what they change.
     pub audit: AuditLog,
+    /// Per-recipient limits for the REST send (GraphQL gets them through the schema data).
+    pub limits: Arc<RateLimits>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

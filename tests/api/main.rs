@@ -13,6 +13,7 @@ mod keys;
 mod messages;
 mod providers_smso;
 mod providers_twilio;
+mod rate_limits;
 mod rest;
 mod restart;
 mod roles;
