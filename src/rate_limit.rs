@@ -5,8 +5,8 @@
 //! `smsgate_rate_limited_total{limit}`.
 //!
 //! Limits are kept in memory, per process: a restart forgets them, which errs on the side of
-//! letting messages through. The sends per second a provider allows are the engine's own limit
-//! (each provider's `sends_per_second` setting), not this module's.
+//! letting messages through. A limit on the sends per second each provider allows belongs in the
+//! engine's provider actor (which paces its own calls); it is not here and not built yet.
 
 use prometheus::{IntCounterVec, Opts};
 use smsgate_actors::domain::{MessageType, E164};
