@@ -24,6 +24,103 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a new Fernet key for SMSGATE_ENCRYPTION_KEYS.
+    Keygen,
+    /// Re-encrypt every stored provider secret with the first configured key. Put the new key
+    /// first and keep the old ones after it; safe to stop and re-run.
+    RotateKeys,
+    /// Provider administration on the store (a running server picks changes up on restart;
+    /// through the API they are live).
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+    /// Named API tokens with roles (the configured admin and service tokens stay as bootstrap).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// The audit log of admin actions.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; fails naming the first removed or edited entry.
+    Verify,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once; only its SHA-256 digest is stored.
+    Create {
+        /// admin (everything), service (send, read messages), viewer (read-only).
+        #[arg(long)]
+        role: String,
+        /// A label for logs and the audit log: letters, digits, '-', '_', '.'.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (names, roles, dates; never the tokens).
+    List,
+    /// Revoke a token by name; a running server refuses it from the next request on.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ProvidersCommand {
+    /// Add a provider; the first one becomes the default.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// 1 to 32 lower-case letters, digits or hyphens; cannot change later.
+        #[arg(long)]
+        slug: String,
+        /// smso, twilio, vonage, http or mock.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        api_base_url: Option<String>,
+        #[arg(long)]
+        sender_id: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        priority: i32,
+        /// Store it inactive (never sent through until activated or updated).
+        #[arg(long)]
+        inactive: bool,
+        #[arg(long = "feature")]
+        features: Vec<String>,
+        /// A JSON file with the secrets (`-` for standard input), e.g. {"apiKey": "..."}.
+        #[arg(long, value_name = "PATH")]
+        credentials_file: Option<PathBuf>,
+        /// A JSON file with the non-secret settings.
+        #[arg(long, value_name = "PATH")]
+        settings_file: Option<PathBuf>,
+    },
+    /// List the providers (secrets only as hints).
+    List,
+    /// Change the given fields of a provider, by id or slug.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        api_base_url: Option<String>,
+        #[arg(long)]
+        sender_id: Option<String>,
+        #[arg(long)]
+        priority: Option<i32>,
+        #[arg(long)]
+        active: Option<bool>,
+        /// Replaces the stored credentials (`-` for standard input).
+        #[arg(long, value_name = "PATH")]
+        credentials_file: Option<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        settings_file: Option<PathBuf>,
+    },
+    /// Make a provider the default (and active).
+    Activate { id: String },
+    /// Remove a provider (not the default while others exist).
+    Remove { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -57,6 +154,38 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn provider_commands_parse_with_credentials_from_a_file_only() {
+        let cli = Cli::try_parse_from([
+            "smsgate",
+            "providers",
+            "add",
+            "--name",
+            "SMSO",
+            "--slug",
+            "smso",
+            "--kind",
+            "smso",
+            "--credentials-file",
+            "-",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command_or_serve(),
+            Command::Providers(ProvidersCommand::Add { credentials_file: Some(p), priority: 100, .. }) if p == Path::new("-")
+        ));
+        assert!(Cli::try_parse_from([
+            "smsgate",
+            "providers",
+            "add",
+            "--slug",
+            "x",
+            "--credentials",
+            "{}"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod providers;
 
 pub use providers::DeclaredProvider;
 
+use crate::rate_limit::LimitSettings;
 use anyhow::Context;
 use serde::Deserialize;
 use std::{
@@ -174,6 +175,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `[[providers]]` from the file, created at start-up when their slug is not stored yet.
     pub providers: Vec<DeclaredProvider>,
+    /// Per-token and per-recipient rate limits (0 turns one off).
+    pub limits: LimitSettings,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -199,6 +202,11 @@ struct RawSettings {
     max_body_bytes: usize,
     #[serde(default)]
     providers: Vec<providers::RawProvider>,
+    rate_limit_per_second: u32,
+    rate_limit_burst: u32,
+    otp_per_recipient_per_hour: u32,
+    transactional_per_recipient_per_hour: u32,
+    marketing_per_recipient_per_hour: u32,
 }
 
 /// How an environment variable's text becomes a TOML value.
@@ -228,6 +236,11 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("max_segments", EnvKind::Integer),
     ("shutdown_grace_ms", EnvKind::Integer),
     ("max_body_bytes", EnvKind::Integer),
+    ("rate_limit_per_second", EnvKind::Integer),
+    ("rate_limit_burst", EnvKind::Integer),
+    ("otp_per_recipient_per_hour", EnvKind::Integer),
+    ("transactional_per_recipient_per_hour", EnvKind::Integer),
+    ("marketing_per_recipient_per_hour", EnvKind::Integer),
 ];
 
 impl Settings {
@@ -397,6 +410,13 @@ impl Settings {
             shutdown_grace_ms: raw.shutdown_grace_ms,
             max_body_bytes: raw.max_body_bytes,
             providers,
+            limits: LimitSettings {
+                per_token_per_second: raw.rate_limit_per_second,
+                per_token_burst: raw.rate_limit_burst,
+                otp_per_recipient_per_hour: raw.otp_per_recipient_per_hour,
+                transactional_per_recipient_per_hour: raw.transactional_per_recipient_per_hour,
+                marketing_per_recipient_per_hour: raw.marketing_per_recipient_per_hour,
+            },
         })
     }
 
@@ -468,6 +488,23 @@ impl Settings {
             let declared = self.providers.iter().map(DeclaredProvider::redacted);
             put("providers", toml::Value::Array(declared.collect()));
         }
+        put(
+            "rate_limit_per_second",
+            int(self.limits.per_token_per_second),
+        );
+        put("rate_limit_burst", int(self.limits.per_token_burst));
+        put(
+            "otp_per_recipient_per_hour",
+            int(self.limits.otp_per_recipient_per_hour),
+        );
+        put(
+            "transactional_per_recipient_per_hour",
+            int(self.limits.transactional_per_recipient_per_hour),
+        );
+        put(
+            "marketing_per_recipient_per_hour",
+            int(self.limits.marketing_per_recipient_per_hour),
+        );
         toml::to_string(&table).unwrap_or_default()
     }
 }

@@ -4,6 +4,7 @@
 use clap::Parser;
 use smsgate::{
     cli::{config_check, Cli, Command, ConfigCommand},
+    commands,
     config::Settings,
     startup::Application,
     telemetry,
@@ -44,6 +45,16 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Config(ConfigCommand::Check) => {
             println!("{}", config_check(cli.config.as_deref())?);
+            Ok(())
+        }
+        // Needs no configuration: a key for a configuration not written yet.
+        Command::Keygen => {
+            println!("{}", commands::keys::keygen());
+            Ok(())
+        }
+        offline => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            println!("{}", commands::run(offline, &settings).await?);
             Ok(())
         }
     }

@@ -76,6 +76,12 @@ impl Keyring {
         serde_json::from_slice(&plain).map_err(|_| SecretError::NotJson)
     }
 
+    /// Whether the first key made this token, so rotation can leave it as it is (a re-run of a
+    /// rotation stopped half-way skips what is done).
+    pub fn is_current(&self, token: &str) -> bool {
+        self.primary.decrypt(token).is_ok()
+    }
+
     /// Re-encrypts a token with the first key (key rotation).
     pub fn reseal(&self, token: &str) -> Result<String, SecretError> {
         let plain = self

@@ -2,10 +2,13 @@
 //! and both listeners; `run_until_stopped` serves until a shutdown signal, then drains.
 
 use crate::{
+    access::AccessStore,
+    audit::AuditLog,
     config::{Mode, SecretString, Settings},
     http::{self, auth::TokenVerifier, AppState},
     metrics::Metrics,
     providers::Factory,
+    rate_limit::RateLimits,
     secrets::Keyring,
     store::{EmbeddedStore, MongoStore},
 };
@@ -39,7 +42,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (store, store_line) = open_store(&settings).await?;
+        let (store, access, store_line) = open_store(&settings).await?;
         let mut banner = vec![store_line];
         let configured = store
             .providers()
@@ -78,10 +81,33 @@ impl Application {
                 banner.push(format!("  service token: {}", service.expose()));
             }
         }
-        let verifier = Arc::new(TokenVerifier::new(Some(&admin), Some(&service)));
         let keyring = Arc::new(keyring(&settings, &mut banner)?);
+        let unreadable = crate::commands::keys::unreadable_secrets(&keyring, &configured);
+        if !unreadable.is_empty() {
+            let line = format!(
+                "the configured encryption keys cannot decrypt the stored secrets of {}: SMSGATE_ENCRYPTION_KEYS is wrong or lacks the key they were made with",
+                unreadable.join(", ")
+            );
+            match settings.mode {
+                Mode::Prod => anyhow::bail!(line),
+                // Dev goes on: those providers fail to start and say so; the rest work.
+                Mode::Dev => {
+                    tracing::warn!(providers = %unreadable.join(","), "stored secrets cannot be decrypted");
+                    banner.push(format!("warning: {line}"));
+                }
+            }
+        }
 
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
+        let limits = Arc::new(
+            RateLimits::new(settings.limits, metrics.registry())
+                .context("could not register the rate-limit metrics")?,
+        );
+        let verifier = Arc::new(
+            TokenVerifier::new(Some(&admin), Some(&service))
+                .with_store(access.clone())
+                .with_limits(limits.clone()),
+        );
         let engine = Engine::start(EngineDeps {
             store,
             providers: Arc::new(
@@ -127,14 +153,22 @@ impl Application {
         let internal = TcpListener::bind(settings.internal_listen)
             .await
             .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
+        let audit = AuditLog::new(access);
+        let audit_port: Arc<dyn smsgate_graphql::AuditPort> = Arc::new(audit.clone());
+        let send_limiter: Arc<dyn smsgate_graphql::SendLimiter> = limits.clone();
         let state = AppState {
-            schema: smsgate_graphql::build_schema(engine.clone()),
+            schema: smsgate_graphql::schema_builder(engine.clone())
+                .data(audit_port)
+                .data(send_limiter)
+                .finish(),
             engine: engine.clone(),
             verifier,
             metrics,
             max_body_bytes: settings.max_body_bytes,
             keyring,
             public_url: settings.public_url.clone(),
+            audit,
+            limits,
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(
@@ -209,32 +243,45 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 /// (a new key at every start would make the stored secrets unreadable).
 /// MongoDB when a connection string is set, else the embedded store; with the banner line that
 /// says which. Neither the line nor an error names the connection string: it holds a password.
-async fn open_store(settings: &Settings) -> anyhow::Result<(Arc<dyn Store>, String)> {
+/// Named tokens and the audit log (`AccessStore`) have no MongoDB implementation yet: with
+/// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
+async fn open_store(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn AccessStore>, String)> {
+    let embedded = || {
+        EmbeddedStore::open(&settings.data_dir).with_context(|| {
+            format!(
+                "could not open the embedded store in {}",
+                settings.data_dir.display()
+            )
+        })
+    };
     match &settings.mongodb_uri {
         Some(uri) => {
             let database = &settings.mongodb_database;
             let store = MongoStore::connect(uri.expose(), database)
                 .await
                 .with_context(|| format!("could not connect to MongoDB (database {database})"))?;
+            let access = Arc::new(embedded()?);
             Ok((
                 Arc::new(store),
-                format!("store: MongoDB database {database}"),
+                access,
+                format!(
+                    "store: MongoDB database {database} (named tokens and audit log: embedded in {})",
+                    settings.data_dir.display()
+                ),
             ))
         }
         None => {
-            let store = EmbeddedStore::open(&settings.data_dir).with_context(|| {
-                format!(
-                    "could not open the embedded store in {}",
-                    settings.data_dir.display()
-                )
-            })?;
+            // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
+            let store = Arc::new(embedded()?);
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
-            Ok((Arc::new(store), line))
+            Ok((store.clone(), store, line))
         }
     }
 }
 
-fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
+pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
     if !settings.encryption_keys.is_empty() {
         return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))
             .context("SMSGATE_ENCRYPTION_KEYS");

@@ -30,7 +30,10 @@ use std::{
 use tokio::sync::{oneshot, watch};
 
 mod admin;
-pub use admin::{NewProvider, ProviderPatch};
+mod catalog;
+mod validate;
+pub use catalog::ProviderCatalog;
+pub use validate::{NewProvider, ProviderPatch};
 
 /// How long a request waits on an actor's answer before it is told UNAVAILABLE.
 const CALL_TIMEOUT_MS: u64 = 10_000;

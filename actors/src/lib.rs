@@ -39,7 +39,9 @@ pub mod supervisor;
 pub mod test_support;
 pub mod updates;
 
-pub use engine::{Engine, EngineConfig, EngineDeps, NewProvider, ProviderPatch, SendSms};
+pub use engine::{
+    Engine, EngineConfig, EngineDeps, NewProvider, ProviderCatalog, ProviderPatch, SendSms,
+};
 pub use error::EngineError;
 pub use router::ProviderView;
 pub use updates::UpdateFilter;

@@ -26,6 +26,8 @@ pub enum Permission {
     ReadStatistics,
     /// Create, change, activate, delete and test providers.
     ManageProviders,
+    /// Read the audit log of admin actions.
+    ReadAudit,
 }
 
 impl Permission {
@@ -37,6 +39,7 @@ impl Permission {
             Self::ReadProviders => "read providers",
             Self::ReadStatistics => "read statistics",
             Self::ManageProviders => "manage providers",
+            Self::ReadAudit => "read the audit log",
         }
     }
 }
@@ -130,7 +133,9 @@ pub fn caller_from_init(
     Ok(data)
 }
 
-fn init_token(payload: &serde_json::Value) -> Option<&str> {
+/// The token a `connection_init` payload carries, if any: `{"token": …}` or
+/// `{"Authorization": "Bearer …"}`.
+pub fn init_token(payload: &serde_json::Value) -> Option<&str> {
     let object = payload.as_object()?;
     if let Some(token) = object.get("token").and_then(|t| t.as_str()) {
         return Some(token.trim()).filter(|t| !t.is_empty());
@@ -160,6 +165,7 @@ mod tests {
             ReadProviders,
             ReadStatistics,
             ManageProviders,
+            ReadAudit,
         ];
         for p in all {
             assert!(Role::Admin.can(p));
@@ -170,6 +176,7 @@ mod tests {
         assert!(Role::Viewer.can(ReadMessages));
         assert!(Role::Viewer.can(ReadProviders) && Role::Viewer.can(ReadStatistics));
         assert!(!Role::Service.can(ManageProviders) && !Role::Viewer.can(ManageProviders));
+        assert!(!Role::Service.can(ReadAudit) && !Role::Viewer.can(ReadAudit));
     }
 
     #[test]

@@ -12,16 +12,23 @@
 //!   error a code.
 //! - `scalars`: `DateTime`, `Date` and the pagination cursor.
 
+pub mod audit;
 pub mod context;
 pub mod error;
+pub mod limits;
 pub mod message;
 pub mod provider;
 pub mod scalars;
 pub mod schema;
 pub mod statistics;
 
-pub use context::{caller_from_init, Caller, Permission, Role, RoleGuard};
+pub use audit::{
+    provider_snapshot, test_sms_snapshot, AuditEntryView, AuditPort, AuditQuery, AuditRecord,
+    AuditUnavailable,
+};
+pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
+pub use limits::SendLimiter;
 pub use schema::{Mutation, Query, Subscription};
 
 use async_graphql::{Schema, SchemaBuilder};

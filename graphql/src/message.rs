@@ -536,17 +536,26 @@ impl MessageMutation {
     /// request stores nothing: INVALID_INPUT names the field (`to`, `body`, `sender`, `provider`,
     /// `idempotencyKey`); NO_PROVIDER when no active provider can take it; UNAVAILABLE when it
     /// could not be stored (safe to retry).
+    /// RATE_LIMITED, with `retryAfter` in seconds, when the recipient had as many messages of
+    /// this type as the configured limit allows (say, 5 OTP an hour).
     #[graphql(guard = "RoleGuard::new(Permission::SendMessages)")]
     async fn send_sms(
         &self,
         ctx: &Context<'_>,
         input: SendSmsInput,
     ) -> async_graphql::Result<SendSmsPayload> {
+        let message_type = input.message_type.into();
+        if let Some(limiter) = ctx.data_opt::<Arc<dyn crate::limits::SendLimiter>>() {
+            limiter
+                .check_recipient(&input.to, message_type)
+                .map_err(|retry_after| ApiError::RateLimited { retry_after })
+                .gql()?;
+        }
         let message = engine(ctx)?
             .send(SendSms {
                 to: input.to,
                 body: input.body,
-                message_type: input.message_type.into(),
+                message_type,
                 sender: input.sender,
                 provider: input.provider,
                 idempotency_key: input.idempotency_key,

@@ -4,6 +4,7 @@
 //! credentials (only a hint).
 
 use crate::{
+    audit::{provider_snapshot, record, test_sms_snapshot},
     context::{engine, Caller, Permission, RoleGuard},
     error::IntoGraphql,
     message::Message,
@@ -280,6 +281,14 @@ impl ProviderMutation {
             })
             .await
             .gql()?;
+        record(
+            ctx,
+            "provider.created",
+            Some(view.config.id.to_string()),
+            None,
+            Some(provider_snapshot(&view.config)),
+        )
+        .await;
         Ok(Provider(view))
     }
 
@@ -293,6 +302,7 @@ impl ProviderMutation {
         input: ProviderUpdateInput,
     ) -> async_graphql::Result<Provider> {
         tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "updateProvider");
+        let before = engine(ctx)?.configured_provider(&id).await.gql()?.config;
         let view = engine(ctx)?
             .update_provider(
                 &id,
@@ -310,6 +320,14 @@ impl ProviderMutation {
             )
             .await
             .gql()?;
+        record(
+            ctx,
+            "provider.updated",
+            Some(view.config.id.to_string()),
+            Some(provider_snapshot(&before)),
+            Some(provider_snapshot(&view.config)),
+        )
+        .await;
         Ok(Provider(view))
     }
 
@@ -322,7 +340,16 @@ impl ProviderMutation {
         id: ID,
     ) -> async_graphql::Result<Provider> {
         tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "activateProvider");
+        let before = engine(ctx)?.configured_provider(&id).await.gql()?.config;
         let view = engine(ctx)?.activate_provider(&id).await.gql()?;
+        record(
+            ctx,
+            "provider.activated",
+            Some(view.config.id.to_string()),
+            Some(provider_snapshot(&before)),
+            Some(provider_snapshot(&view.config)),
+        )
+        .await;
         Ok(Provider(view))
     }
 
@@ -332,6 +359,14 @@ impl ProviderMutation {
     async fn delete_provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "deleteProvider");
         let deleted = engine(ctx)?.delete_provider(&id).await.gql()?;
+        record(
+            ctx,
+            "provider.deleted",
+            Some(deleted.id.to_string()),
+            Some(provider_snapshot(&deleted)),
+            None,
+        )
+        .await;
         Ok(ID(deleted.id.to_string()))
     }
 
@@ -351,6 +386,14 @@ impl ProviderMutation {
             .send_test(&provider_id, &to, &body, TEST_SMS_WAIT)
             .await
             .gql()?;
+        record(
+            ctx,
+            "provider.test_sms",
+            Some(provider_id.to_string()),
+            None,
+            Some(test_sms_snapshot(&message)),
+        )
+        .await;
         Ok(Message(Arc::new(message)))
     }
 }

@@ -2,6 +2,7 @@
 //! statistics) owns its fields, and adding one is a line here.
 
 use crate::{
+    audit::AuditQueryRoot,
     message::{MessageMutation, MessageQuery, MessageSubscription},
     provider::{ProviderMutation, ProviderQuery},
     statistics::StatisticsQuery,
@@ -9,7 +10,7 @@ use crate::{
 use async_graphql::{MergedObject, MergedSubscription};
 
 #[derive(MergedObject, Default)]
-pub struct Query(MessageQuery, ProviderQuery, StatisticsQuery);
+pub struct Query(MessageQuery, ProviderQuery, StatisticsQuery, AuditQueryRoot);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(MessageMutation, ProviderMutation);

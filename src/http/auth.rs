@@ -1,19 +1,29 @@
 //! Bearer-token authentication: who is calling (`Caller`), found by comparing the presented
-//! token with the configured ones in constant time; a 401 JSON body when no token matches.
+//! token with the configured (bootstrap) ones in constant time, then among the named tokens of
+//! the [`AccessStore`]; a 401 JSON body when no token matches or the token was revoked.
+//!
+//! Named tokens are looked up in the store by digest at every request, with no cache: a token
+//! revoked by `smsgate tokens revoke` (another process, writing the same store) is refused from
+//! the next request on, with no restart and no invalidation message to miss. The lookup is one
+//! indexed read of a 32-byte key, small beside the request it guards.
 //!
 //! Use the `Authenticated` extractor in a handler, or the [`require_caller`] middleware in front of a
 //! whole router (it verifies once and leaves the `Caller` in the request's extensions, where the
 //! extractor picks it up). Both need `Arc<TokenVerifier>` reachable from the router's state.
 
 use super::error::ApiError;
-use crate::config::{SecretString, Settings};
+use crate::{
+    access::{digest, AccessStore},
+    config::{SecretString, Settings},
+    rate_limit::RateLimits,
+};
 use axum::{
     extract::{FromRef, FromRequestParts, Request, State},
     http::{header, request::Parts, HeaderMap},
     middleware::Next,
     response::Response,
 };
-use sha2::{Digest, Sha256};
+use smsgate_actors::EngineError;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -23,6 +33,28 @@ pub use smsgate_graphql::{Caller, Role};
 /// GraphQL crate (the schema's guards read it), so the extractor is this local wrapper.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
+
+/// The authenticated caller, within its token's request rate: REST routes take this one, so a
+/// caller over its rate gets 429 with `Retry-After` before the handler runs.
+#[derive(Debug, Clone)]
+pub struct Limited(pub Caller);
+
+impl<S> FromRequestParts<S> for Limited
+where
+    S: Send + Sync,
+    Arc<TokenVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        verifier
+            .admit(&caller)
+            .map_err(|retry_after| ApiError::Engine(EngineError::RateLimited { retry_after }))?;
+        Ok(Limited(caller))
+    }
+}
 
 /// Refuses (FORBIDDEN) unless the caller's role is one of `allowed`.
 pub fn require(caller: &Caller, allowed: &'static [Role]) -> Result<(), ApiError> {
@@ -42,12 +74,21 @@ pub enum AuthError {
     Malformed,
     #[error("invalid token")]
     Invalid,
+    #[error("this token was revoked")]
+    Revoked,
+    /// The token store could not be read: not the client's fault, so not a 401.
+    #[error("the token store is unavailable")]
+    Unavailable,
 }
 
 /// The known tokens, kept only as SHA-256 digests. Comparing digests of equal length in constant
 /// time means neither the bytes nor the length of a token can be learnt from response timings.
 pub struct TokenVerifier {
     known: Vec<([u8; 32], Caller)>,
+    /// The named tokens (`smsgate tokens create`); `None` accepts only the bootstrap tokens.
+    store: Option<Arc<dyn AccessStore>>,
+    /// Per-token request limits, checked by [`Limited`] and the GraphQL endpoint.
+    limits: Option<Arc<RateLimits>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -59,14 +100,14 @@ impl std::fmt::Debug for TokenVerifier {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
 impl TokenVerifier {
     /// Accepts the admin and the service token, each when given.
     pub fn new(admin: Option<&SecretString>, service: Option<&SecretString>) -> Self {
-        let verifier = Self { known: Vec::new() };
+        let verifier = Self {
+            known: Vec::new(),
+            store: None,
+            limits: None,
+        };
         let verifier = match admin {
             Some(token) => verifier.with_token(token, Role::Admin, "admin"),
             None => verifier,
@@ -97,9 +138,31 @@ impl TokenVerifier {
         self
     }
 
-    /// The caller this token belongs to. Every known token is compared, matched or not, so the
-    /// time taken does not depend on which one matched.
-    pub fn verify(&self, token: &str) -> Option<Caller> {
+    /// Also accepts the live (not revoked) named tokens of `store`.
+    pub fn with_store(mut self, store: Arc<dyn AccessStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Limits each caller's requests per second.
+    pub fn with_limits(mut self, limits: Arc<RateLimits>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// One request by `caller`: Ok, or how long to wait.
+    pub fn admit(&self, caller: &Caller) -> Result<(), std::time::Duration> {
+        match &self.limits {
+            Some(limits) => limits.check_token(&caller.name),
+            None => Ok(()),
+        }
+    }
+
+    /// The caller this token belongs to. Every bootstrap token is compared, matched or not, so
+    /// the time taken does not depend on which one matched. A named token is found by its
+    /// digest (an index lookup: its timing can only tell about the digest, from which the token
+    /// cannot be recovered) and the digest compared again in constant time.
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let presented = digest(token);
         let mut found = None;
         for (known, caller) in &self.known {
@@ -107,11 +170,32 @@ impl TokenVerifier {
                 found = Some(caller);
             }
         }
-        found.cloned()
+        if let Some(caller) = found {
+            return Ok(caller.clone());
+        }
+        let Some(store) = &self.store else {
+            return Err(AuthError::Invalid);
+        };
+        match store.token_by_digest(&presented).await {
+            Ok(Some(stored)) if bool::from(stored.digest.ct_eq(&presented)) => {
+                if stored.revoked_at.is_some() {
+                    return Err(AuthError::Revoked);
+                }
+                Ok(Caller {
+                    role: stored.role,
+                    name: stored.name,
+                })
+            }
+            Ok(_) => Err(AuthError::Invalid),
+            Err(err) => {
+                tracing::warn!(error.message = %err, "cannot read the token store");
+                Err(AuthError::Unavailable)
+            }
+        }
     }
 
     /// Reads `Authorization: Bearer <token>` and verifies it.
-    pub fn verify_headers(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    pub async fn verify_headers(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let value = headers
             .get(header::AUTHORIZATION)
             .ok_or(AuthError::Missing)?;
@@ -125,7 +209,7 @@ impl TokenVerifier {
         if token.is_empty() {
             return Err(AuthError::Malformed);
         }
-        self.verify(token).ok_or(AuthError::Invalid)
+        self.verify(token).await
     }
 }
 
@@ -141,12 +225,14 @@ where
             return Ok(Authenticated(caller.clone()));
         }
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        verify_logged(&verifier, &parts.headers).map(Authenticated)
+        verify_logged(&verifier, &parts.headers)
+            .await
+            .map(Authenticated)
     }
 }
 
-fn verify_logged(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    verifier.verify_headers(headers).map_err(|reason| {
+async fn verify_logged(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    verifier.verify_headers(headers).await.map_err(|reason| {
         // Never the token: only why it was refused.
         tracing::info!(reason = %reason, "unauthenticated request");
         ApiError::from(reason)
@@ -160,7 +246,7 @@ pub async fn require_caller(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = verify_logged(&verifier, request.headers())?;
+    let caller = verify_logged(&verifier, request.headers()).await?;
     tracing::debug!(caller = %caller.name, role = caller.role.as_str(), "authenticated");
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

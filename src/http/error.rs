@@ -52,6 +52,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Engine(err) => code(err),
+            Self::Unauthenticated(AuthError::Unavailable) => "UNAVAILABLE",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden { .. } => "FORBIDDEN",
         }
@@ -59,6 +60,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::Unauthenticated(AuthError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Engine(err) => match err {
@@ -150,7 +152,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if matches!(self, Self::Unauthenticated(_)) {
+        if self.status() == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3: a 401 names the scheme the client should use.
             response
                 .headers_mut()

@@ -1,7 +1,7 @@
 //! The seed's internal REST routes (`/internal/sms/*`), served on the internal listener only.
 
 use crate::http::{
-    auth::{require, Authenticated, Role},
+    auth::{require, Limited, Role},
     dto::{SendRequest, SmsLog},
     error::ApiError,
     AppState,
@@ -19,13 +19,17 @@ const SENDERS: &[Role] = &[Role::Admin, Role::Service];
 /// `POST /internal/sms/send`: 202 with the stored (QUEUED) message.
 pub async fn send(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     body: Result<Json<SendRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SmsLog>), ApiError> {
     require(&caller, SENDERS)?;
     let Json(request) =
         body.map_err(|rejection| EngineError::invalid("body", rejection.body_text()))?;
     let message_type = request.message_type()?;
+    state
+        .limits
+        .check_recipient(&request.phone_number, message_type)
+        .map_err(|retry_after| EngineError::RateLimited { retry_after })?;
     let message = state
         .engine
         .send(SendSms {
@@ -44,7 +48,7 @@ pub async fn send(
 /// `GET /internal/sms/status/{token}`: the message, by smsgate's id.
 pub async fn status(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
     Path(token): Path<String>,
 ) -> Result<Json<SmsLog>, ApiError> {
     require(&caller, SENDERS)?;
@@ -55,7 +59,7 @@ pub async fn status(
 /// `GET /internal/sms/balance`: the credit each running provider reports, in eurocents.
 pub async fn balance(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Limited(caller): Limited,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, SENDERS)?;
     let providers = state.engine.providers().await?;

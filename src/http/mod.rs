@@ -1,6 +1,8 @@
 //! The HTTP side: the two routers (public and internal), their shared layers, bearer-token
 //! authentication and the REST error shape shared by every route.
 
+pub mod admin;
+pub mod admin_dto;
 pub mod auth;
 pub mod dto;
 pub mod error;
@@ -8,6 +10,7 @@ pub mod graphql;
 pub mod health;
 pub mod internal;
 pub mod layers;
+pub mod openapi;
 pub mod state;
 pub mod webhooks;
 
@@ -19,8 +22,8 @@ use axum::{
     Router,
 };
 
-/// GraphQL, GraphiQL, the WebSocket endpoint, provider webhooks, health and metrics: what the
-/// internet may reach.
+/// GraphQL, GraphiQL, the WebSocket endpoint, the seed's admin REST routes, provider webhooks,
+/// health, metrics and the OpenAPI document: what the internet may reach.
 pub fn public_router(state: AppState) -> Router {
     let graphql = Router::new()
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
@@ -28,7 +31,26 @@ pub fn public_router(state: AppState) -> Router {
     let ops = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics));
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document));
+    // The seed's admin routes; each handler checks the caller's role (admin writes, admin and
+    // viewer read), the extractor the token.
+    let admin = Router::new()
+        .route("/api/admin/sms/providers", get(admin::list_providers))
+        .route(
+            "/api/admin/sms/providers/{id}",
+            get(admin::show_provider).put(admin::update_provider),
+        )
+        .route(
+            "/api/admin/sms/providers/{id}/activate",
+            post(admin::activate_provider),
+        )
+        .route(
+            "/api/admin/sms/providers/{id}/test",
+            post(admin::test_provider),
+        )
+        .route("/api/admin/sms/statistics", get(admin::statistics))
+        .route("/api/admin/sms/logs", get(admin::logs));
     let webhooks = Router::new()
         .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
         .route(
@@ -36,7 +58,7 @@ pub fn public_router(state: AppState) -> Router {
             post(webhooks::vonage).get(webhooks::vonage),
         )
         .route("/webhooks/smso/{provider_id}", post(webhooks::smso));
-    layers::apply(graphql.merge(ops).merge(webhooks), &state).with_state(state)
+    layers::apply(graphql.merge(ops).merge(admin).merge(webhooks), &state).with_state(state)
 }
 
 /// `/internal/sms/*`: for services on the same host or private network, never the public one.

@@ -1,6 +1,9 @@
 //! AppState: what every route handler can reach.
 
-use crate::{http::auth::TokenVerifier, metrics::Metrics, secrets::Keyring};
+use crate::{
+    audit::AuditLog, http::auth::TokenVerifier, metrics::Metrics, rate_limit::RateLimits,
+    secrets::Keyring,
+};
 use axum::extract::FromRef;
 use smsgate_actors::Engine;
 use smsgate_graphql::SmsSchema;
@@ -17,6 +20,10 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     /// smsgate's public address, the URL Twilio signs (a provider's `public_url` wins).
     pub public_url: Option<String>,
+    /// Where the REST admin routes record what they change.
+    pub audit: AuditLog,
+    /// Per-recipient limits for the REST send (GraphQL gets them through the schema data).
+    pub limits: Arc<RateLimits>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

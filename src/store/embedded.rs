@@ -6,6 +6,8 @@
 //! its events always come from the same snapshot. The writer syncs fully: `commit` returning Ok
 //! means the batch is on disk and survives a power cut.
 
+mod access;
+mod audit;
 mod messages;
 mod providers;
 mod rows;

@@ -2,11 +2,14 @@
 //! HTTP and WebSocket as a client would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_rest;
+mod audit;
 mod auth;
 mod bad_input;
 mod fakes;
 mod health;
 mod helpers;
+mod keys;
 mod messages;
 mod mongo;
 mod polling;
@@ -16,8 +19,10 @@ mod providers_generic;
 mod providers_smso;
 mod providers_twilio;
 mod providers_vonage;
+mod rate_limits;
 mod rest;
 mod restart;
+mod roles;
 mod secrets;
 mod send_sms;
 mod subscription;

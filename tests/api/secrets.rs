@@ -51,16 +51,36 @@ async fn a_known_secret_appears_in_no_answer_log_or_stored_file() {
         )
         .await,
     );
-    let rest = app
+    // REST: a change carrying the secret (snake_case key) and a bad one, then the listing.
+    let mut rest = String::new();
+    for body in [
+        json!({ "credentials": { "api_key": SECRET } }),
+        json!({ "credentials": { "api_key": SECRET, SECRET: SECRET } }),
+    ] {
+        let response = app
+            .client
+            .put(app.url("/api/admin/sms/providers/smso"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        rest.push_str(&response.text().await.unwrap());
+    }
+    let listing = app
         .client
         .get(app.url("/api/admin/sms/providers"))
         .bearer_auth(ADMIN)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    assert_eq!(listing.status(), 200, "the REST route is real");
+    let listing = listing.text().await.unwrap();
+    assert!(
+        listing.contains("\"api_key_hint\":\"****3f9a\""),
+        "{listing}"
+    );
+    rest.push_str(&listing);
 
     for answer in &answers {
         assert!(

@@ -59,7 +59,7 @@ pub async fn subscribe(ws: &mut Socket, id: &str, filter: &Value) {
             "id": id,
             "type": "subscribe",
             "payload": {
-                "query": "subscription($f: MessageUpdatesFilter) { messageUpdates(filter: $f) { id status provider } }",
+                "query": "subscription($f: MessageUpdatesFilter) { messageUpdates(filter: $f) { id status provider events { status } } }",
                 "variables": { "f": filter }
             }
         })
@@ -69,7 +69,9 @@ pub async fn subscribe(ws: &mut Socket, id: &str, filter: &Value) {
     .unwrap();
 }
 
-/// Subscribes with `filter` and collects statuses until `until` (or the stream completes).
+/// Subscribes with `filter` and collects statuses until a message has been through `until` (or
+/// the stream completes). A followed message's first frame is its stored state with its whole
+/// history, so a status it passed before the subscription started still counts.
 pub async fn follow(ws: &mut Socket, filter: &Value, until: &str) -> Vec<String> {
     subscribe(ws, "1", filter).await;
     let mut seen = Vec::new();
@@ -77,11 +79,12 @@ pub async fn follow(ws: &mut Socket, filter: &Value, until: &str) -> Vec<String>
         match frame["type"].as_str() {
             Some("next") => {
                 assert!(frame["payload"]["errors"].is_null(), "{frame}");
-                let status = frame["payload"]["data"]["messageUpdates"]["status"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-                let done = status == until;
+                let update = &frame["payload"]["data"]["messageUpdates"];
+                let status = update["status"].as_str().unwrap().to_owned();
+                let done = status == until
+                    || update["events"]
+                        .as_array()
+                        .is_some_and(|events| events.iter().any(|e| e["status"] == until));
                 seen.push(status);
                 if done {
                     break;

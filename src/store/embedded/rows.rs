@@ -23,13 +23,16 @@ pub(super) fn day_to_sql(day: NaiveDate) -> String {
     day.format(DAY_FORMAT).to_string()
 }
 
-fn time_from_sql(column: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time_from_sql(column: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|_| corrupt(column, raw))
 }
 
-fn optional_time(column: &str, raw: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn optional_time(
+    column: &str,
+    raw: Option<String>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     raw.map(|raw| time_from_sql(column, &raw)).transpose()
 }
 

@@ -103,6 +103,34 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (day, provider, message_type)
     ) STRICT, WITHOUT ROWID;
     ",
+    // Named API tokens (src/access.rs): only the SHA-256 digest of each token is kept; the
+    // unique digest index is how a presented token is found.
+    r"
+    CREATE TABLE api_tokens (
+        id          TEXT PRIMARY KEY NOT NULL,
+        name        TEXT NOT NULL UNIQUE,
+        role        TEXT NOT NULL,
+        digest      BLOB NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    ) STRICT;
+    ",
+    // The audit log (src/audit.rs): append-only, each row chained to the one before by hash.
+    // `seq` counts from 1 without gaps, so a removed row shows as a gap too.
+    r"
+    CREATE TABLE audit_log (
+        seq         INTEGER PRIMARY KEY NOT NULL,
+        at          TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        target      TEXT,
+        before      TEXT,
+        after       TEXT,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_log_action ON audit_log (action, seq);
+    ",
 ];
 
 /// The schema version this build writes: the number of migrations.

@@ -1,0 +1,239 @@
+//! The audit log in the API: the [`AuditPort`] the schema records admin actions through and
+//! reads them back from (the server implements it over its own storage and puts an
+//! `Arc<dyn AuditPort>` in the schema data; this crate never sees that storage), the
+//! `auditLog` query for admins, and provider snapshots with secrets only as hints.
+
+use crate::{
+    context::{Caller, Permission, RoleGuard},
+    error::{ApiError, IntoGraphql},
+    scalars::DateTime,
+};
+use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
+use serde_json::{json, Value};
+use smsgate_actors::domain::ProviderConfig;
+use std::sync::Arc;
+
+const DEFAULT_PAGE: i32 = 50;
+const MAX_PAGE: i32 = 200;
+
+/// One admin action to record: who, what, on what, and the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// The caller's token name (`admin`, `grafana`, ...), never the token.
+    pub actor: String,
+    /// `provider.created`, `provider.updated`, `provider.activated`, `provider.deleted`,
+    /// `provider.test_sms`, `token.created`, `token.revoked`, `keys.rotated`.
+    pub action: String,
+    pub target: Option<String>,
+    /// Snapshots with secrets replaced by hints.
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// A stored entry, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntryView {
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub record: AuditRecord,
+    /// This entry's link in the hash chain (hex SHA-256 over the previous hash and the entry).
+    pub hash: String,
+}
+
+/// Which entries to read: all given conditions hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// Entries with a smaller `seq`: newest first, this continues a page.
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log is unavailable")]
+pub struct AuditUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Where admin actions are recorded and read back from.
+#[async_trait::async_trait]
+pub trait AuditPort: Send + Sync + 'static {
+    async fn record(&self, record: AuditRecord) -> Result<(), AuditUnavailable>;
+    /// Newest first; `limit + 1` asked for tells whether there is a next page.
+    async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntryView>, AuditUnavailable>;
+}
+
+/// What the audit log keeps of a provider: its configuration with the credentials left out and
+/// only their hint kept.
+pub fn provider_snapshot(c: &ProviderConfig) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "name": c.name,
+        "slug": c.slug,
+        "kind": c.kind.as_str(),
+        "isActive": c.is_active,
+        "isDefault": c.is_default,
+        "priority": c.priority,
+        "features": c.features,
+        "senderId": c.sender_id,
+        "apiBaseUrl": c.api_base_url,
+        "apiKeyHint": c.api_key_hint,
+        "hasCredentials": c.credentials.is_some(),
+        "settings": c.settings,
+    })
+}
+
+/// What the audit log keeps of a test message: which, to whom, how it ended (not its body).
+pub fn test_sms_snapshot(m: &smsgate_actors::domain::Message) -> Value {
+    json!({
+        "messageId": m.id.to_string(),
+        "to": m.to.to_string(),
+        "provider": m.provider,
+        "status": m.status.as_str(),
+    })
+}
+
+/// Records an admin action made through GraphQL, as the caller. A failure to record is logged
+/// (error level, for alerting) and does not undo or fail the action, which already happened.
+pub(crate) async fn record(
+    ctx: &Context<'_>,
+    action: &str,
+    target: Option<String>,
+    before: Option<Value>,
+    after: Option<Value>,
+) {
+    let Some(port) = ctx.data_opt::<Arc<dyn AuditPort>>() else {
+        return;
+    };
+    let actor = ctx
+        .data_opt::<Caller>()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let record = AuditRecord {
+        actor,
+        action: action.to_owned(),
+        target,
+        before,
+        after,
+    };
+    if let Err(err) = port.record(record).await {
+        tracing::error!(action, error.message = %err, "admin action not recorded in the audit log");
+    }
+}
+
+/// An admin action, as the audit log keeps it.
+#[derive(SimpleObject)]
+pub struct AuditEntry {
+    /// Its position in the log, from 1; a gap means an entry was removed.
+    pub seq: i64,
+    pub at: DateTime,
+    /// The name of the token that did it (`cli` for the command line).
+    pub actor: String,
+    pub action: String,
+    /// The provider id or token name it acted on.
+    pub target: Option<String>,
+    /// The state before and after, with secrets only as hints.
+    pub before: Option<Json<Value>>,
+    pub after: Option<Json<Value>>,
+    /// Hex SHA-256 over the previous entry's hash and this entry: `smsgate audit verify`
+    /// recomputes the chain.
+    pub hash: String,
+}
+
+#[derive(SimpleObject)]
+pub struct AuditEdge {
+    pub cursor: String,
+    pub node: AuditEntry,
+}
+
+#[derive(SimpleObject)]
+pub struct AuditConnection {
+    pub edges: Vec<AuditEdge>,
+    pub page_info: crate::message::PageInfo,
+}
+
+/// Narrows the audit log; every given field must match exactly.
+#[derive(InputObject, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
+#[derive(Default)]
+pub struct AuditQueryRoot;
+
+#[Object]
+impl AuditQueryRoot {
+    /// Admin actions, newest first, `first` (default 50, at most 200) after the cursor `after`.
+    /// Admins only.
+    #[graphql(guard = "RoleGuard::new(Permission::ReadAudit)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditFilter>,
+        #[graphql(default_with = "Some(DEFAULT_PAGE)")] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<AuditConnection> {
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(0..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::invalid(
+                "first",
+                format!("must be between 0 and {MAX_PAGE}"),
+            ))
+            .gql();
+        }
+        let before_seq = match after {
+            None => None,
+            Some(cursor) => Some(
+                cursor
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::invalid("after", "not a cursor from auditLog"))
+                    .gql()?,
+            ),
+        };
+        let port = ctx
+            .data::<Arc<dyn AuditPort>>()
+            .map_err(|e| ApiError::Internal(e.message.into()))
+            .gql()?;
+        let filter = filter.unwrap_or_default();
+        let limit = usize::try_from(first).unwrap_or(0);
+        let mut entries = port
+            .entries(&AuditQuery {
+                action: filter.action,
+                actor: filter.actor,
+                target: filter.target,
+                before_seq,
+                limit: limit + 1,
+            })
+            .await
+            .map_err(|e| ApiError::Unavailable(Box::new(e)))
+            .gql()?;
+        let has_next_page = entries.len() > limit;
+        entries.truncate(limit);
+        let edges: Vec<AuditEdge> = entries
+            .into_iter()
+            .map(|e| AuditEdge {
+                cursor: e.seq.to_string(),
+                node: AuditEntry {
+                    seq: e.seq,
+                    at: e.at.into(),
+                    actor: e.record.actor,
+                    action: e.record.action,
+                    target: e.record.target,
+                    before: e.record.before.map(Json),
+                    after: e.record.after.map(Json),
+                    hash: e.hash,
+                },
+            })
+            .collect();
+        let end_cursor = edges.last().map(|e| e.cursor.clone());
+        Ok(AuditConnection {
+            edges,
+            page_info: crate::message::PageInfo {
+                has_next_page,
+                end_cursor,
+            },
+        })
+    }
+}
