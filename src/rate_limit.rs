@@ -5,8 +5,8 @@
 //! `smsgate_rate_limited_total{limit}`.
 //!
 //! Limits are kept in memory, per process: a restart forgets them, which errs on the side of
-//! letting messages through. A limit on the sends per second each provider allows belongs in the
-//! engine's provider actor (which paces its own calls); it is not here and not built yet.
+//! letting messages through. The sends per second each provider allows are not refused here but
+//! paced where the calls are made: the token bucket in `providers::http::RateLimiter`.
 
 use prometheus::{IntCounterVec, Opts};
 use smsgate_actors::domain::{MessageType, E164};

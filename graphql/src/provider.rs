@@ -215,7 +215,7 @@ pub struct ProviderInput {
     /// The provider's secrets, encrypted at rest and never returned: SMSO `{apiKey}`, Twilio
     /// `{accountSid, authToken}`, Vonage `{apiKey, apiSecret, signatureSecret?}`, MOCK none.
     pub credentials: Option<Json<serde_json::Value>>,
-    /// Non-secret options: concurrency, sends per second, timeouts, the mock's behaviour.
+    /// Non-secret options: `max_concurrency`, `requests_per_second`, timeouts, the mock's behaviour.
     pub settings: Option<Json<serde_json::Value>>,
 }
 
