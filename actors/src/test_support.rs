@@ -36,7 +36,7 @@ struct MemoryInner {
     messages: BTreeMap<MessageId, Message>,
     keys: HashMap<String, MessageId>,
     providers: Vec<ProviderConfig>,
-    stats: HashMap<(chrono::NaiveDate, String, crate::domain::MessageType), StatsDelta>,
+    stats: StatsTable,
 }
 
 /// An in-memory `Store`. `set_failing(true)` makes every write fail as an unreachable store would.
@@ -229,16 +229,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn commit_with_statistics(
+        &self,
+        writes: &[MessageWrite],
+        stats: &[StatsDelta],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let outcomes = self.commit(writes).await?;
+        // No second `check`: a failure injected between the two steps would keep the writes
+        // and refuse their figures, which the real store's one transaction cannot do.
+        merge_stats(&mut lock(&self.inner).stats, stats);
+        Ok(outcomes)
+    }
+
     async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError> {
         self.check()?;
-        let mut inner = lock(&self.inner);
-        for d in deltas {
-            inner
-                .stats
-                .entry((d.day, d.provider.clone(), d.message_type))
-                .and_modify(|acc| acc.merge(d))
-                .or_insert_with(|| d.clone());
-        }
+        merge_stats(&mut lock(&self.inner).stats, deltas);
         Ok(())
     }
 
@@ -558,5 +563,16 @@ pub async fn wait_for_status(engine: &Engine, id: &MessageId, status: MessageSta
             let now = engine.message(id.as_str()).await.ok();
             panic!("timed out waiting for {status}: {now:?}")
         }
+    }
+}
+
+type StatsTable = HashMap<(chrono::NaiveDate, String, crate::domain::MessageType), StatsDelta>;
+
+fn merge_stats(table: &mut StatsTable, deltas: &[StatsDelta]) {
+    for d in deltas {
+        table
+            .entry((d.day, d.provider.clone(), d.message_type))
+            .and_modify(|acc| acc.merge(d))
+            .or_insert_with(|| d.clone());
     }
 }

@@ -220,6 +220,23 @@ impl Store for EmbeddedStore {
         self.write(move |tx| messages::apply(tx, &writes)).await
     }
 
+    async fn commit_with_statistics(
+        &self,
+        writes: &[MessageWrite],
+        stats: &[StatsDelta],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if writes.is_empty() && stats.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (writes, stats) = (writes.to_vec(), stats.to_vec());
+        self.write(move |tx| {
+            let outcomes = messages::apply(tx, &writes)?;
+            statistics::add(tx, &stats)?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
     async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
         let id = id.clone();
         self.read(move |tx| messages::by_id(tx, &id)).await
