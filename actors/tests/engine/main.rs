@@ -5,6 +5,7 @@ mod admin;
 mod breaker;
 mod failover;
 mod helpers;
+mod lanes;
 mod lifecycle;
 mod recovery;
 mod supervision;
