@@ -7,6 +7,7 @@ mod bad_input;
 mod fakes;
 mod health;
 mod helpers;
+mod idempotency;
 mod messages;
 mod providers_smso;
 mod providers_twilio;
