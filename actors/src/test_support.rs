@@ -45,6 +45,7 @@ pub struct MemoryStore {
     inner: Mutex<MemoryInner>,
     failing: AtomicBool,
     commits: AtomicUsize,
+    refused: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -59,6 +60,11 @@ impl MemoryStore {
     /// How many commits ran: fewer than writes shows that writes were batched.
     pub fn commit_count(&self) -> usize {
         self.commits.load(Ordering::SeqCst)
+    }
+
+    /// Commits refused by an injected failure.
+    pub fn refused_count(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 
     pub fn message_count(&self) -> usize {
@@ -88,7 +94,10 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.check()?;
+        if let Err(err) = self.check() {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(err);
+        }
         self.commits.fetch_add(1, Ordering::SeqCst);
         let mut inner = lock(&self.inner);
         let mut out = Vec::with_capacity(writes.len());
