@@ -38,6 +38,7 @@ contract_checks!(
     provider_slug_is_unique,
     exactly_one_default_after_set_default,
     statistics_add_up_across_commits,
+    statistics_commit_with_their_batch_or_not_at_all,
 );
 
 #[tokio::test]
