@@ -6,6 +6,9 @@
 //! most once (the ones that were SENDING at the kill end FAILED/INTERRUPTED and are listed, never
 //! resent); every idempotency key names one message; the statistics agree with the messages.
 //!
+//! A second test stops the binary with SIGTERM while provider calls are in flight: they finish,
+//! nothing ends INTERRUPTED, and the next start sends what was still QUEUED, each message once.
+//!
 //! `SMSGATE_CRASH_MESSAGES` sets the number of messages (default 5,000) and
 //! `SMSGATE_CRASH_CLIENTS` the number of concurrent clients (default 20).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -61,6 +64,8 @@ struct Fake {
     /// Sends received, by message body (each body is unique to one idempotency key).
     sends: Arc<Mutex<HashMap<String, usize>>>,
     next_token: Arc<AtomicUsize>,
+    /// How long each send takes, so calls are in flight when the server is stopped.
+    send_delay_ms: Arc<AtomicUsize>,
 }
 
 async fn fake_send(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Response {
@@ -72,6 +77,10 @@ async fn fake_send(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) ->
         return (StatusCode::BAD_REQUEST, axum::Json(json!({"status": 400}))).into_response();
     };
     *fake.sends.lock().unwrap().entry(text.clone()).or_default() += 1;
+    let delay = fake.send_delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+    }
     let token = fake.next_token.fetch_add(1, Ordering::Relaxed);
     axum::Json(
         json!({"status": 200, "responseToken": format!("tok-{token}"), "transaction_cost": 3.5}),
@@ -496,4 +505,83 @@ async fn after_kill_9_every_accepted_message_ends_final_and_nothing_is_sent_twic
         i64::try_from(failed + undelivered + expired).unwrap(),
     );
     assert_eq!(figures, expected, "statistics (sent, delivered, failed)");
+}
+
+/// Process-level graceful shutdown: SIGTERM while provider calls are in flight. The calls finish
+/// (nothing ends INTERRUPTED), the process exits cleanly, and the next start sends what was
+/// still QUEUED, each message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_calls_in_flight_finish_and_the_next_start_sends_the_rest() {
+    let started = Instant::now();
+    let total = 300;
+    let (fake, fake_addr) = start_fake().await;
+    fake.send_delay_ms.store(200, Ordering::Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keyring::generate_key();
+    let keyring = Keyring::new([key.as_str()]).unwrap();
+    seed_provider(dir.path(), fake_addr, &keyring).await;
+
+    let mut server = start_server(dir.path(), &key);
+    let client = reqwest::Client::new();
+    let mut acked = HashMap::new();
+    for i in 0..total {
+        let id = send_once(&client, &server.url, i)
+            .await
+            .expect("accepted while running");
+        acked.insert(i, id);
+    }
+    // 300 sends at 200 ms each, 16 at a time: almost 4 s of work, so most are still queued
+    // or in flight now.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "smsgate did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "a clean exit: {exit:?}");
+    let sent_before_restart: usize = fake.sends.lock().unwrap().values().sum();
+
+    drop(server);
+    let server = start_server(dir.path(), &key);
+    let messages = loop {
+        let messages = all_messages(&client, &server.url).await;
+        if messages.iter().all(|m| FINAL.contains(&m.status.as_str())) {
+            break messages;
+        }
+        assert!(started.elapsed() < DEADLINE, "messages are still not final");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "sigterm: {total} accepted, {sent_before_restart} sent before the stop, the rest after the restart; took {:.1?}",
+        started.elapsed()
+    );
+    assert_eq!(messages.len(), total);
+    assert!(
+        messages.iter().all(|m| m.status == "DELIVERED"),
+        "nothing is interrupted by a graceful stop: {:?}",
+        messages
+            .iter()
+            .filter(|m| m.status != "DELIVERED")
+            .collect::<Vec<_>>()
+    );
+    let sends = fake.sends.lock().unwrap().clone();
+    assert_eq!(sends.len(), total);
+    assert!(sends.values().all(|n| *n == 1), "each message sent once");
+    assert!(
+        sent_before_restart < total,
+        "the stop came after everything was sent; the test proved nothing"
+    );
+    for (i, id) in &acked {
+        let m = messages.iter().find(|m| &m.id == id).unwrap();
+        assert_eq!(m.body, body_of(*i));
+    }
 }
