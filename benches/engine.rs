@@ -32,6 +32,7 @@ async fn engine_on(store: Arc<dyn Store>) -> Engine {
         providers: factory,
         metrics: Arc::new(smsgate_actors::ports::NoMetrics),
         sealer: Arc::new(smsgate_actors::test_support::TestSealer),
+        limiter: None,
         config: EngineConfig::default(),
     })
     .await

@@ -9,7 +9,10 @@
 //! paced where the calls are made: the token bucket in `providers::http::RateLimiter`.
 
 use prometheus::{IntCounterVec, Opts};
-use smsgate_actors::domain::{MessageType, E164};
+use smsgate_actors::{
+    domain::{MessageType, E164},
+    ports::AcceptLimiter,
+};
 use std::{
     collections::HashMap,
     sync::{Mutex, PoisonError},
@@ -57,6 +60,14 @@ impl Buckets {
         } else {
             *tokens = refilled;
             Err(Duration::from_secs_f64((1.0 - refilled) / self.rate))
+        }
+    }
+
+    /// Returns one request to `key`'s bucket (it was taken for something that did not happen).
+    pub fn give_back(&self, key: &str) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((tokens, _)) = state.get_mut(key) {
+            *tokens = (*tokens + 1.0).min(self.burst);
         }
     }
 }
@@ -132,28 +143,32 @@ impl RateLimits {
 
     /// One message of `message_type` to `to`. A number that does not parse is let through: the
     /// send itself refuses it with INVALID_INPUT, naming the field.
-    pub fn check_recipient(&self, to: &str, message_type: MessageType) -> Result<(), Duration> {
+    /// Takes one message of `message_type` from the recipient's allowance, or says how long
+    /// until one is free.
+    pub fn check_recipient(&self, to: &E164, message_type: MessageType) -> Result<(), Duration> {
         let Some(buckets) = self.per_recipient.get(&message_type) else {
             return Ok(());
         };
-        let Ok(number) = E164::parse(to) else {
-            return Ok(());
-        };
-        buckets
-            .take(number.as_str(), Instant::now())
-            .inspect_err(|_| {
-                self.refused.with_label_values(&["recipient"]).inc();
-                tracing::info!(
-                    message_type = message_type.as_str(),
-                    "message refused: recipient rate limit"
-                );
-            })
+        buckets.take(to.as_str(), Instant::now()).inspect_err(|_| {
+            self.refused.with_label_values(&["recipient"]).inc();
+            tracing::info!(
+                message_type = message_type.as_str(),
+                "message refused: recipient rate limit"
+            );
+        })
     }
 }
 
-impl smsgate_graphql::SendLimiter for RateLimits {
-    fn check_recipient(&self, to: &str, message_type: MessageType) -> Result<(), Duration> {
-        RateLimits::check_recipient(self, to, message_type)
+/// The engine asks before it stores a new message; an idempotent repeat never reaches this.
+impl AcceptLimiter for RateLimits {
+    fn try_take(&self, to: &E164, message_type: MessageType) -> Result<(), Duration> {
+        self.check_recipient(to, message_type)
+    }
+
+    fn give_back(&self, to: &E164, message_type: MessageType) {
+        if let Some(buckets) = self.per_recipient.get(&message_type) {
+            buckets.give_back(to.as_str());
+        }
     }
 }
 
@@ -183,6 +198,10 @@ mod tests {
         );
     }
 
+    fn n(raw: &str) -> E164 {
+        E164::parse(raw).unwrap()
+    }
+
     #[test]
     fn five_otp_per_number_per_hour() {
         let limits = RateLimits::new(
@@ -198,28 +217,34 @@ mod tests {
         .unwrap();
         for _ in 0..5 {
             assert_eq!(
-                limits.check_recipient("0755123456", MessageType::Otp),
+                limits.check_recipient(&n("0755123456"), MessageType::Otp),
                 Ok(())
             );
         }
         // The same number written another way is the same recipient.
         let wait = limits
-            .check_recipient("+40 755 123 456", MessageType::Otp)
+            .check_recipient(&n("+40 755 123 456"), MessageType::Otp)
             .unwrap_err();
         assert!(
             wait > Duration::from_secs(700) && wait <= Duration::from_secs(720),
             "{wait:?}"
         );
         assert_eq!(
-            limits.check_recipient("0755123456", MessageType::Transactional),
+            limits.check_recipient(&n("0755123456"), MessageType::Transactional),
             Ok(())
         );
         assert_eq!(
-            limits.check_recipient("0755000000", MessageType::Otp),
+            limits.check_recipient(&n("0755000000"), MessageType::Otp),
             Ok(())
         );
         assert_eq!(limits.refused.with_label_values(&["recipient"]).get(), 1);
         assert_eq!(limits.check_token("anyone"), Ok(()), "token limit off");
+        // A message that was not accepted after all gives its place back.
+        AcceptLimiter::give_back(&limits, &n("0755123456"), MessageType::Otp);
+        assert_eq!(
+            limits.check_recipient(&n("0755123456"), MessageType::Otp),
+            Ok(())
+        );
     }
 
     #[test]

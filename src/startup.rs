@@ -115,6 +115,7 @@ impl Application {
             ),
             metrics: metrics.clone(),
             sealer: keyring.clone(),
+            limiter: Some(limits.clone()),
             config: EngineConfig {
                 max_attempts: settings.max_attempts,
                 retry_base: settings.retry_base(),
@@ -155,11 +156,9 @@ impl Application {
             .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
         let audit = AuditLog::new(access);
         let audit_port: Arc<dyn smsgate_graphql::AuditPort> = Arc::new(audit.clone());
-        let send_limiter: Arc<dyn smsgate_graphql::SendLimiter> = limits.clone();
         let state = AppState {
             schema: smsgate_graphql::schema_builder(engine.clone())
                 .data(audit_port)
-                .data(send_limiter)
                 .finish(),
             engine: engine.clone(),
             verifier,

@@ -9,8 +9,8 @@ use crate::{
     error::EngineError,
     logger::{Done, LoggerMsg},
     ports::{
-        DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory, SecretSealer, Store,
-        WriteOutcome,
+        AcceptLimiter, DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory, SecretSealer,
+        Store, WriteOutcome,
     },
     router::{Directory, ProviderView, RouterConfig, RouterMsg},
     stats::StatsMsg,
@@ -21,6 +21,7 @@ use chrono::Utc;
 use futures::stream::BoxStream;
 use ractor::{call_t, Actor, ActorRef};
 use std::{
+    collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -76,6 +77,8 @@ pub struct EngineDeps {
     pub metrics: Arc<dyn EngineMetrics>,
     /// Encrypts provider credentials given to `create_provider` / `update_provider`.
     pub sealer: Arc<dyn SecretSealer>,
+    /// Per-recipient limits on new messages; `None` limits nothing.
+    pub limiter: Option<Arc<dyn AcceptLimiter>>,
     pub config: EngineConfig,
 }
 
@@ -106,6 +109,9 @@ struct Inner {
     config: EngineConfig,
     accepting: AtomicBool,
     healthy: Arc<AtomicBool>,
+    limiter: Option<Arc<dyn AcceptLimiter>>,
+    /// Idempotency keys being accepted right now, so that duplicates take turns.
+    keys: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Engine {
@@ -148,6 +154,8 @@ impl Engine {
                 config: deps.config,
                 accepting: AtomicBool::new(true),
                 healthy,
+                limiter: deps.limiter,
+                keys: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         // The directory is filled by the Router as providers come up: wait for it, so the first
@@ -164,6 +172,57 @@ impl Engine {
             return Err(EngineError::Unavailable("smsgate is shutting down".into()));
         }
         let message = self.validate(&request)?;
+        let Some(key) = message.idempotency_key.clone() else {
+            return self.accept(message).await;
+        };
+        // Requests with the same key take turns: each later one finds the first stored, so
+        // concurrent duplicates resolve to one message and use the recipient's allowance once.
+        let turn = {
+            let mut keys = lock(&self.inner.keys);
+            keys.entry(key.clone()).or_default().clone()
+        };
+        let result = {
+            let _turn = turn.lock().await;
+            match self.inner.store.message_by_idempotency_key(&key).await? {
+                Some(first) => replay(first, &message),
+                None => self.accept(message).await,
+            }
+        };
+        let mut keys = lock(&self.inner.keys);
+        // Two holders left (the map and us): nobody else waits on this key.
+        if Arc::strong_count(&turn) == 2 {
+            keys.remove(&key);
+        }
+        result
+    }
+
+    /// Stores a new message (within the recipient's allowance) and dispatches it.
+    async fn accept(&self, message: Message) -> Result<Message, EngineError> {
+        if let Some(limiter) = &self.inner.limiter {
+            limiter
+                .try_take(&message.to, message.message_type)
+                .map_err(|retry_after| EngineError::RateLimited { retry_after })?;
+        }
+        let result = self.insert(&message).await;
+        if !matches!(result, Ok(WriteOutcome::Applied)) {
+            if let Some(limiter) = &self.inner.limiter {
+                limiter.give_back(&message.to, message.message_type);
+            }
+        }
+        match result {
+            Ok(WriteOutcome::Applied) => Ok(message),
+            // Another instance took the key between our look-up and the insert.
+            Ok(WriteOutcome::DuplicateIdempotencyKey(id)) => {
+                let first = self.inner.store.message(&id).await?.ok_or_else(|| {
+                    EngineError::Internal("an idempotency key names no message".into())
+                })?;
+                replay(first, &message)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn insert(&self, message: &Message) -> Result<WriteOutcome, EngineError> {
         let (tx, rx) = oneshot::channel();
         let router = self.inner.core.router.clone();
         let dispatched = message.clone();
@@ -184,19 +243,7 @@ impl Engine {
             })
             .map_err(|_| EngineError::stopped("logger"))?;
         match rx.await {
-            Ok(Ok(WriteOutcome::Applied)) => Ok(message),
-            Ok(Ok(WriteOutcome::DuplicateIdempotencyKey(id))) => {
-                let first = self.inner.store.message(&id).await?.ok_or_else(|| {
-                    EngineError::Internal("an idempotency key names no message".into())
-                })?;
-                if same_request(&first, &message) {
-                    Ok(first)
-                } else {
-                    Err(EngineError::Conflict(
-                        "this idempotency key was used for a different request".into(),
-                    ))
-                }
-            }
+            Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(err)) => Err(EngineError::Unavailable(Box::new(ArcError(err)))),
             Err(_) => Err(EngineError::stopped("logger")),
         }
@@ -427,6 +474,21 @@ fn valid_sender(field: &'static str, raw: Option<&str>) -> Result<Option<String>
         }
         Some(s) => Ok(Some(s.to_owned())),
     }
+}
+
+/// The answer to a repeated idempotency key: the first message when the request is the same.
+fn replay(first: Message, request: &Message) -> Result<Message, EngineError> {
+    if same_request(&first, request) {
+        Ok(first)
+    } else {
+        Err(EngineError::Conflict(
+            "this idempotency key was used for a different request".into(),
+        ))
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn same_request(a: &Message, b: &Message) -> bool {

@@ -6,8 +6,8 @@
 //! - Never: awaits the store in a handler. A commit runs as a task; writes that arrive meanwhile
 //!   wait in the buffer and go together in the next commit (group commit), so many concurrent
 //!   sends share one fsync.
-//! - After a commit: publishes each applied change on the update bus, hands the figures to Stats,
-//!   then runs each write's `done` (which may dispatch the message). Changes are published in
+//! - Statistics: each batch's figures are added in the same store commit as the batch.
+//! - After a commit: publishes each applied change on the update bus, then runs each write's `done` (which may dispatch the message). Changes are published in
 //!   commit order, so a message's events reach subscribers in order.
 //! - On a crash: the supervisor stops the engine (see supervisor.rs); unacknowledged writes are
 //!   not lost for messages already stored, as recovery re-reads them.
@@ -15,7 +15,6 @@
 use crate::{
     domain::{Message, MessageStatus, StatsDelta},
     ports::{EngineMetrics, MessageWrite, Store, StoreError, WriteOutcome},
-    stats::StatsMsg,
     updates::UpdateBus,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -45,7 +44,6 @@ pub struct Logger;
 pub struct LoggerArgs {
     pub store: Arc<dyn Store>,
     pub bus: UpdateBus,
-    pub stats: ActorRef<StatsMsg>,
     pub metrics: Arc<dyn EngineMetrics>,
     pub max_batch: usize,
 }
@@ -131,8 +129,9 @@ impl LoggerState {
         self.committing = true;
         let store = self.args.store.clone();
         let me = myself.clone();
+        let stats = batch_statistics(&writes);
         tokio::spawn(async move {
-            let result = store.commit(&writes).await;
+            let result = store.commit_with_statistics(&writes, &stats).await;
             let committed = LoggerMsg::Committed {
                 writes,
                 dones,
@@ -154,14 +153,10 @@ impl LoggerState {
         let batch = writes.into_iter().zip(dones);
         match result {
             Ok(outcomes) => {
-                let mut deltas = Vec::new();
                 let mut applied = Vec::new();
                 for ((write, done), outcome) in batch.into_iter().zip(outcomes) {
                     if outcome == WriteOutcome::Applied {
                         let message = write.message();
-                        if let Some(delta) = stats_delta(&write) {
-                            deltas.push(delta);
-                        }
                         self.args.metrics.message_status(
                             message.provider.as_deref(),
                             message.message_type,
@@ -172,9 +167,6 @@ impl LoggerState {
                     if let Some(done) = done {
                         done(Ok(outcome));
                     }
-                }
-                if !deltas.is_empty() {
-                    let _ = self.args.stats.cast(StatsMsg::Record(deltas));
                 }
                 for message in applied {
                     self.args.bus.publish(message);
@@ -206,6 +198,24 @@ impl LoggerState {
             }
         }
     }
+}
+
+/// The figures a batch adds, one delta per day, provider and type. They are committed with the
+/// batch (not handed to Stats afterwards) so a kill -9 cannot keep a status change and lose what
+/// it adds to the statistics; the crash test (tests/crash.rs) found exactly that.
+fn batch_statistics(writes: &[MessageWrite]) -> Vec<StatsDelta> {
+    let mut merged: Vec<StatsDelta> = Vec::new();
+    for delta in writes.iter().filter_map(stats_delta) {
+        match merged.iter_mut().find(|d| {
+            d.day == delta.day
+                && d.provider == delta.provider
+                && d.message_type == delta.message_type
+        }) {
+            Some(acc) => acc.merge(&delta),
+            None => merged.push(delta),
+        }
+    }
+    merged
 }
 
 /// What a committed change adds to the statistics. Costs count when the provider accepts the

@@ -1,13 +1,15 @@
-//! Stats actor: per provider, per day, per type counters, added up as changes are committed and
-//! written to the store in periodic batches (never recomputed from the logs on a read).
+//! Stats actor: per provider, per day, per type counters, read for the engine handle (never
+//! recomputed from the logs on a read).
 //!
-//! - Accepts: `Record` from the Logger after each commit; `Flush` on its timer and at shutdown;
-//!   `Query` from the engine handle.
+//! - The Logger adds each batch's figures in the batch's own store commit
+//!   (`Store::commit_with_statistics`), so they survive a kill -9 exactly as the messages do.
+//! - Accepts: `Record` (figures from elsewhere, buffered and written in periodic batches);
+//!   `Flush` on its timer and at shutdown; `Query` from the engine handle.
 //! - Never: awaits the store in a handler; flushes and reads run as tasks.
 //! - A query first writes what is pending, then reads, and waits for any flush in flight, so an
 //!   answer includes every change committed before it was asked.
-//! - On a crash: restarted by the supervisor; deltas not yet flushed are lost (at most one flush
-//!   interval's worth), which `stats rebuild` (a later issue) repairs from the logs.
+//! - On a crash: restarted by the supervisor; `Record`ed deltas not yet flushed are lost (at most
+//!   one flush interval's worth); the Logger's figures are not among them.
 
 use crate::{
     domain::{stats::summarize, DailyStats, StatsDelta, StatsQuery},

@@ -118,7 +118,6 @@ impl Actor for Supervisor {
             LoggerArgs {
                 store: args.store.clone(),
                 bus: args.bus.clone(),
-                stats: stats.clone(),
                 metrics: args.metrics.clone(),
                 max_batch: args.max_batch,
             },

@@ -36,7 +36,7 @@ struct MemoryInner {
     messages: BTreeMap<MessageId, Message>,
     keys: HashMap<String, MessageId>,
     providers: Vec<ProviderConfig>,
-    stats: HashMap<(chrono::NaiveDate, String, crate::domain::MessageType), StatsDelta>,
+    stats: StatsTable,
 }
 
 /// An in-memory `Store`. `set_failing(true)` makes every write fail as an unreachable store would.
@@ -45,6 +45,7 @@ pub struct MemoryStore {
     inner: Mutex<MemoryInner>,
     failing: AtomicBool,
     commits: AtomicUsize,
+    refused: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -59,6 +60,11 @@ impl MemoryStore {
     /// How many commits ran: fewer than writes shows that writes were batched.
     pub fn commit_count(&self) -> usize {
         self.commits.load(Ordering::SeqCst)
+    }
+
+    /// Commits refused by an injected failure.
+    pub fn refused_count(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 
     pub fn message_count(&self) -> usize {
@@ -88,7 +94,10 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
-        self.check()?;
+        if let Err(err) = self.check() {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(err);
+        }
         self.commits.fetch_add(1, Ordering::SeqCst);
         let mut inner = lock(&self.inner);
         let mut out = Vec::with_capacity(writes.len());
@@ -138,6 +147,15 @@ impl Store for MemoryStore {
                 m.provider.as_deref() == Some(provider)
                     && m.provider_message_id.as_deref() == Some(provider_message_id)
             })
+            .cloned())
+    }
+
+    async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .keys
+            .get(key)
+            .and_then(|id| inner.messages.get(id))
             .cloned())
     }
 
@@ -229,16 +247,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn commit_with_statistics(
+        &self,
+        writes: &[MessageWrite],
+        stats: &[StatsDelta],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let outcomes = self.commit(writes).await?;
+        // No second `check`: a failure injected between the two steps would keep the writes
+        // and refuse their figures, which the real store's one transaction cannot do.
+        merge_stats(&mut lock(&self.inner).stats, stats);
+        Ok(outcomes)
+    }
+
     async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError> {
         self.check()?;
-        let mut inner = lock(&self.inner);
-        for d in deltas {
-            inner
-                .stats
-                .entry((d.day, d.provider.clone(), d.message_type))
-                .and_modify(|acc| acc.merge(d))
-                .or_insert_with(|| d.clone());
-        }
+        merge_stats(&mut lock(&self.inner).stats, deltas);
         Ok(())
     }
 
@@ -523,6 +546,7 @@ pub async fn start_engine(
         providers: factory,
         metrics: Arc::new(NoMetrics),
         sealer: Arc::new(TestSealer),
+        limiter: None,
         config,
     })
     .await
@@ -558,5 +582,16 @@ pub async fn wait_for_status(engine: &Engine, id: &MessageId, status: MessageSta
             let now = engine.message(id.as_str()).await.ok();
             panic!("timed out waiting for {status}: {now:?}")
         }
+    }
+}
+
+type StatsTable = HashMap<(chrono::NaiveDate, String, crate::domain::MessageType), StatsDelta>;
+
+fn merge_stats(table: &mut StatsTable, deltas: &[StatsDelta]) {
+    for d in deltas {
+        table
+            .entry((d.day, d.provider.clone(), d.message_type))
+            .and_modify(|acc| acc.merge(d))
+            .or_insert_with(|| d.clone());
     }
 }

@@ -15,7 +15,6 @@
 pub mod audit;
 pub mod context;
 pub mod error;
-pub mod limits;
 pub mod message;
 pub mod provider;
 pub mod scalars;
@@ -28,7 +27,6 @@ pub use audit::{
 };
 pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
-pub use limits::SendLimiter;
 pub use schema::{Mutation, Query, Subscription};
 
 use async_graphql::{Schema, SchemaBuilder};

@@ -545,12 +545,6 @@ impl MessageMutation {
         input: SendSmsInput,
     ) -> async_graphql::Result<SendSmsPayload> {
         let message_type = input.message_type.into();
-        if let Some(limiter) = ctx.data_opt::<Arc<dyn crate::limits::SendLimiter>>() {
-            limiter
-                .check_recipient(&input.to, message_type)
-                .map_err(|retry_after| ApiError::RateLimited { retry_after })
-                .gql()?;
-        }
         let message = engine(ctx)?
             .send(SendSms {
                 to: input.to,

@@ -26,10 +26,6 @@ pub async fn send(
     let Json(request) =
         body.map_err(|rejection| EngineError::invalid("body", rejection.body_text()))?;
     let message_type = request.message_type()?;
-    state
-        .limits
-        .check_recipient(&request.phone_number, message_type)
-        .map_err(|retry_after| EngineError::RateLimited { retry_after })?;
     let message = state
         .engine
         .send(SendSms {

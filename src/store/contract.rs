@@ -19,6 +19,7 @@ pub use messages::{
     a_batch_that_fails_keeps_none_of_its_writes,
     idempotency_key_duplicates_are_reported_and_the_rest_of_the_batch_applies,
     insert_then_read_back_with_events, receipt_lookup_by_provider_and_response_token,
+    statistics_commit_with_their_batch_or_not_at_all,
     unfinished_messages_are_the_non_final_ones_oldest_first, updates_append_events_in_order,
 };
 pub use providers::{
@@ -43,6 +44,7 @@ macro_rules! every_check {
             provider_slug_is_unique,
             exactly_one_default_after_set_default,
             statistics_add_up_across_commits,
+            statistics_commit_with_their_batch_or_not_at_all,
         );
     };
 }

@@ -222,6 +222,23 @@ impl Store for EmbeddedStore {
         self.write(move |tx| messages::apply(tx, &writes)).await
     }
 
+    async fn commit_with_statistics(
+        &self,
+        writes: &[MessageWrite],
+        stats: &[StatsDelta],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if writes.is_empty() && stats.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (writes, stats) = (writes.to_vec(), stats.to_vec());
+        self.write(move |tx| {
+            let outcomes = messages::apply(tx, &writes)?;
+            statistics::add(tx, &stats)?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
     async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
         let id = id.clone();
         self.read(move |tx| messages::by_id(tx, &id)).await
@@ -234,6 +251,12 @@ impl Store for EmbeddedStore {
     ) -> Result<Option<Message>, StoreError> {
         let (provider, token) = (provider.to_owned(), provider_message_id.to_owned());
         self.read(move |tx| messages::by_provider_id(tx, &provider, &token))
+            .await
+    }
+
+    async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |tx| messages::by_idempotency_key(tx, &key))
             .await
     }
 

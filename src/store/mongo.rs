@@ -243,6 +243,23 @@ impl Store for MongoStore {
         in_transaction!(self, session => messages::apply(&self.db, session, &plan))
     }
 
+    async fn commit_with_statistics(
+        &self,
+        writes: &[MessageWrite],
+        stats: &[StatsDelta],
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if stats.is_empty() {
+            return self.commit(writes).await;
+        }
+        let plan = messages::Plan::new(writes)?;
+        // One transaction: the figures are kept exactly when the changes they count are.
+        in_transaction!(self, session => async {
+            let outcomes = messages::apply(&self.db, &mut *session, &plan).await?;
+            statistics::add(&self.db, &mut *session, stats).await?;
+            Ok::<_, StoreError>(outcomes)
+        })
+    }
+
     async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
         messages::by_id(&self.db, id).await
     }
@@ -253,6 +270,10 @@ impl Store for MongoStore {
         provider_message_id: &str,
     ) -> Result<Option<Message>, StoreError> {
         messages::by_provider_id(&self.db, provider, provider_message_id).await
+    }
+
+    async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError> {
+        messages::by_idempotency_key(&self.db, key).await
     }
 
     async fn messages(

@@ -9,6 +9,7 @@ mod bad_input;
 mod fakes;
 mod health;
 mod helpers;
+mod idempotency;
 mod keys;
 mod messages;
 mod mongo;

@@ -58,6 +58,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies every write in one commit: all are kept or none. One outcome per write, in order.
     async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError>;
+
+    /// `commit`, plus `stats` added to the statistics in the same commit: a status change and
+    /// the figures it adds are kept together or not at all, so a crash (kill -9) between the
+    /// two cannot leave the statistics disagreeing with the messages. Only updates carry
+    /// figures, and an update is always applied when the commit succeeds, so the caller can
+    /// work them out before committing.
+    async fn commit_with_statistics(
+        &self,
+        writes: &[MessageWrite],
+        stats: &[StatsDelta],
+    ) -> Result<Vec<WriteOutcome>, StoreError>;
     /// With its events, oldest first.
     async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError>;
     async fn message_by_provider_id(
@@ -65,6 +76,8 @@ pub trait Store: Send + Sync + 'static {
         provider: &str,
         provider_message_id: &str,
     ) -> Result<Option<Message>, StoreError>;
+    /// The message accepted under this idempotency key, if any.
+    async fn message_by_idempotency_key(&self, key: &str) -> Result<Option<Message>, StoreError>;
     /// Newest first; events included.
     async fn messages(
         &self,

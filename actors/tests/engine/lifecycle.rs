@@ -264,3 +264,91 @@ async fn statistics_count_sent_delivered_and_cost_per_provider_and_day() {
     assert_eq!(s.total_cost.cents(), 3.0);
     assert!(s.avg_delivery_ms.is_some());
 }
+
+/// Allows `left` messages in all; counts what it gave back.
+struct CountingLimiter {
+    left: std::sync::Mutex<u32>,
+}
+
+impl smsgate_actors::ports::AcceptLimiter for CountingLimiter {
+    fn try_take(
+        &self,
+        _: &smsgate_actors::domain::E164,
+        _: MessageType,
+    ) -> Result<(), std::time::Duration> {
+        let mut left = self.left.lock().unwrap();
+        if *left == 0 {
+            return Err(Duration::from_secs(60));
+        }
+        *left -= 1;
+        Ok(())
+    }
+
+    fn give_back(&self, _: &smsgate_actors::domain::E164, _: MessageType) {
+        *self.left.lock().unwrap() += 1;
+    }
+}
+
+#[tokio::test]
+async fn idempotent_repeats_never_use_the_recipients_allowance() {
+    use smsgate_actors::{
+        ports::Store,
+        test_support::{fast_config, provider_config, MemoryStore, ScriptedFactory, TestSealer},
+        Engine, EngineDeps,
+    };
+    let store = MemoryStore::new();
+    let factory = ScriptedFactory::new();
+    let fake = factory.register("mock");
+    store
+        .insert_provider(&provider_config("mock", true, 0))
+        .await
+        .unwrap();
+    let limiter = std::sync::Arc::new(CountingLimiter {
+        left: std::sync::Mutex::new(1),
+    });
+    let engine = Engine::start(EngineDeps {
+        store: store.clone(),
+        providers: factory,
+        metrics: std::sync::Arc::new(smsgate_actors::ports::NoMetrics),
+        sealer: std::sync::Arc::new(TestSealer),
+        limiter: Some(limiter.clone()),
+        config: fast_config(),
+    })
+    .await
+    .unwrap();
+    let keyed = SendSms {
+        idempotency_key: Some("otp-1".into()),
+        message_type: MessageType::Otp,
+        ..sms("0755123456", "Codul: 1234")
+    };
+    // Twenty concurrent duplicates: one message, one place used.
+    let answers = futures::future::join_all((0..20).map(|_| engine.send(keyed.clone()))).await;
+    let ids: std::collections::HashSet<_> = answers
+        .into_iter()
+        .map(|a| a.expect("a duplicate is answered, not rate limited").id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+    // A later repeat is still answered, though the allowance is used up...
+    let again = engine.send(keyed.clone()).await.unwrap();
+    assert!(ids.contains(&again.id));
+    // ...while a new message to the number is refused.
+    let other = engine
+        .send(SendSms {
+            message_type: MessageType::Otp,
+            ..sms("0755123456", "Codul: 9999")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other, EngineError::RateLimited { .. }),
+        "{other:?}"
+    );
+    // A message the store could not take gives its place back.
+    *limiter.left.lock().unwrap() = 1;
+    store.set_failing(true);
+    assert!(engine.send(sms("0755123456", "lost")).await.is_err());
+    store.set_failing(false);
+    assert_eq!(*limiter.left.lock().unwrap(), 1);
+    wait_for_status(&engine, &again.id, MessageStatus::Delivered).await;
+    assert_eq!(fake.call_count(), 1);
+}

@@ -3,8 +3,10 @@
 
 mod admin;
 mod breaker;
+mod durability;
 mod failover;
 mod helpers;
+mod lanes;
 mod lifecycle;
 mod recovery;
 mod supervision;

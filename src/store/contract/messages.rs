@@ -204,3 +204,41 @@ pub async fn receipt_lookup_by_provider_and_response_token(store: &dyn Store) {
     commit(store, vec![sent]).await;
     assert_eq!(find("smso", "late").await, Some(sending));
 }
+
+/// A batch's figures go in with the batch: both are kept, or (when the batch fails) neither.
+pub async fn statistics_commit_with_their_batch_or_not_at_all(store: &dyn Store) {
+    use smsgate_actors::domain::{MessageType, StatsDelta, StatsQuery};
+    let day = base_time().date_naive();
+    let query = StatsQuery {
+        from: day,
+        to: day,
+        provider: None,
+    };
+    let mut figures = StatsDelta::empty(day, "smso".into(), MessageType::Transactional);
+    figures.sent = 1;
+
+    let mut m = queued("+40755000001", base_time());
+    insert_all(store, std::slice::from_ref(&m)).await;
+    let advance = step(&mut m, MessageStatus::Sending, None);
+    let mut ghost = queued("+40755000002", base_time());
+    let impossible = step(&mut ghost, MessageStatus::Sending, None);
+    let failed = store
+        .commit_with_statistics(
+            &[advance.clone(), impossible],
+            std::slice::from_ref(&figures),
+        )
+        .await;
+    assert!(failed.is_err(), "the batch must fail: {failed:?}");
+    assert_eq!(store.statistics(&query).await.unwrap(), []);
+
+    let outcomes = store
+        .commit_with_statistics(&[advance], std::slice::from_ref(&figures))
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [WriteOutcome::Applied]);
+    assert_eq!(store.statistics(&query).await.unwrap(), [figures]);
+    assert_eq!(
+        store.message(&m.id).await.unwrap().unwrap().status,
+        MessageStatus::Sending
+    );
+}

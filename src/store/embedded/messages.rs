@@ -198,6 +198,15 @@ pub(super) fn by_provider_id(
     Ok(with_events(conn, query_rows(conn, &sql, args)?)?.pop())
 }
 
+pub(super) fn by_idempotency_key(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<Message>, StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM sms_logs WHERE idempotency_key = ?1");
+    let rows = query_rows(conn, &sql, vec![Value::Text(key.into())])?;
+    Ok(with_events(conn, rows)?.pop())
+}
+
 /// Newest first by id: ids are UUIDv7, so id order is creation order, and an id is a cursor
 /// that stays put while new messages arrive.
 pub(super) fn list(

@@ -223,6 +223,17 @@ pub(super) async fn by_provider_id(
     found.map(MessageDoc::into_message).transpose()
 }
 
+pub(super) async fn by_idempotency_key(
+    db: &Database,
+    key: &str,
+) -> Result<Option<Message>, StoreError> {
+    let found = collection(db)
+        .find_one(doc! { "idempotency_key": key })
+        .await
+        .map_err(mongo_error)?;
+    found.map(MessageDoc::into_message).transpose()
+}
+
 /// Newest first by id: ids are UUIDv7, so id order is creation order, and an id is a cursor
 /// that stays put while new messages arrive.
 pub(super) async fn list(
