@@ -30,6 +30,12 @@ pub struct Buckets {
     rate: f64,
     burst: f64,
     state: Mutex<HashMap<String, (f64, Instant)>>,
+    /// The size that triggers the next prune. It doubles past what a prune could not drop, so
+    /// many live buckets (an hour of OTP recipients) cost one scan per doubling, not per call.
+    prune_at: std::sync::atomic::AtomicUsize,
+    /// When the last prune ran: above `PRUNE_ABOVE` keys a prune also runs once a second, so
+    /// buckets that refilled meanwhile are dropped even before the size doubles.
+    last_prune: Mutex<Option<Instant>>,
 }
 
 impl Buckets {
@@ -38,17 +44,30 @@ impl Buckets {
             rate: rate_per_second,
             burst: f64::from(burst.max(1)),
             state: Mutex::new(HashMap::new()),
+            prune_at: std::sync::atomic::AtomicUsize::new(PRUNE_ABOVE),
+            last_prune: Mutex::new(None),
         }
     }
 
     /// Takes one request from `key`'s bucket at `now`, or says how long until one is there.
     pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.len() > PRUNE_ABOVE {
+        let prune_at = self.prune_at.load(std::sync::atomic::Ordering::Relaxed);
+        let mut last_prune = self
+            .last_prune
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let a_second_since =
+            last_prune.is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if state.len() > prune_at || (state.len() > PRUNE_ABOVE && a_second_since) {
+            *last_prune = Some(now);
             let (rate, burst) = (self.rate, self.burst);
             state.retain(|_, (tokens, at)| {
                 *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst
             });
+            let next = (state.len() * 2).max(PRUNE_ABOVE);
+            self.prune_at
+                .store(next, std::sync::atomic::Ordering::Relaxed);
         }
         let (tokens, at) = state.entry(key.to_owned()).or_insert((self.burst, now));
         let refilled = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.rate)
@@ -256,5 +275,21 @@ mod tests {
         }
         let _ = buckets.take("late", t0 + Duration::from_secs(1));
         assert!(buckets.state.lock().unwrap().len() < 20);
+    }
+
+    #[test]
+    fn many_live_buckets_are_not_rescanned_on_every_call() {
+        // Nothing refills within the test: no bucket can be dropped.
+        let buckets = Buckets::new(0.001, 5);
+        let t0 = Instant::now();
+        for i in 0..(PRUNE_ABOVE + 10) {
+            let _ = buckets.take(&i.to_string(), t0);
+        }
+        let next = buckets.prune_at.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            next,
+            2 * (PRUNE_ABOVE + 1),
+            "the next prune waits for twice as many"
+        );
     }
 }
