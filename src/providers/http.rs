@@ -9,7 +9,7 @@
 use reqwest::{header::HeaderMap, StatusCode};
 use serde::Deserialize;
 use smsgate_actors::{
-    domain::Money,
+    domain::{Money, ProviderConfig},
     ports::{ProviderError, ProviderErrorKind},
 };
 use std::{sync::Mutex, time::Duration};
@@ -51,6 +51,20 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
+    /// Where this provider's webhook calls us back (`{public_url}/webhooks/{kind}/{id}`), when a
+    /// public URL is known: the provider's own, else smsgate's.
+    pub fn webhook_url(
+        &self,
+        global_public_url: Option<&str>,
+        kind: &str,
+        config: &ProviderConfig,
+    ) -> Option<String> {
+        self.public_url
+            .as_deref()
+            .or(global_public_url)
+            .map(|url| join(url, &format!("webhooks/{kind}/{}", config.id)))
+    }
+
     pub fn from_json(settings: &serde_json::Value) -> Result<Self, ProviderError> {
         let parsed: Self = parse_settings(settings, "provider")?;
         if parsed.request_timeout_ms == 0 || parsed.connect_timeout_ms == 0 {
@@ -276,6 +290,14 @@ pub fn malformed(
 }
 
 /// Joins a base URL and a path with exactly one slash.
+/// The configured base URL, or the provider's documented default.
+pub fn base_url(config: &ProviderConfig, default: &str) -> String {
+    config
+        .api_base_url
+        .clone()
+        .unwrap_or_else(|| default.to_owned())
+}
+
 pub fn join(base: &str, path: &str) -> String {
     format!(
         "{}/{}",

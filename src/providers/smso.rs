@@ -83,17 +83,10 @@ impl Smso {
                 "SMSO credentials must be {\"apiKey\": \"...\"}",
             )
         })?;
-        let webhook = settings
-            .public_url
-            .as_deref()
-            .or(public_url)
-            .map(|url| http::join(url, &format!("webhooks/smso/{}", config.id)));
+        let webhook = settings.webhook_url(public_url, "smso", config);
         Ok(Self {
             client: http::client(&settings)?,
-            base: config
-                .api_base_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            base: http::base_url(config, DEFAULT_BASE_URL),
             api_key: creds.api_key,
             sender: config.sender_id.clone(),
             webhook,

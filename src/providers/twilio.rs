@@ -75,17 +75,10 @@ impl Twilio {
         let settings = HttpSettings::from_json(&config.settings)?;
         let own: TwilioSettings = http::parse_settings(&config.settings, "Twilio")?;
         let creds = Credentials::from_json(credentials)?;
-        let status_callback = settings
-            .public_url
-            .as_deref()
-            .or(public_url)
-            .map(|url| http::join(url, &format!("webhooks/twilio/{}", config.id)));
+        let status_callback = settings.webhook_url(public_url, "twilio", config);
         Ok(Self {
             client: http::client(&settings)?,
-            base: config
-                .api_base_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            base: http::base_url(config, DEFAULT_BASE_URL),
             creds,
             sender: config.sender_id.clone(),
             status_callback,

@@ -89,17 +89,10 @@ impl Vonage {
             )));
         }
         let creds = Credentials::from_json(credentials)?;
-        let callback = settings
-            .public_url
-            .as_deref()
-            .or(public_url)
-            .map(|url| http::join(url, &format!("webhooks/vonage/{}", config.id)));
+        let callback = settings.webhook_url(public_url, "vonage", config);
         Ok(Self {
             client: http::client(&settings)?,
-            base: config
-                .api_base_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            base: http::base_url(config, DEFAULT_BASE_URL),
             creds,
             sender: config.sender_id.clone(),
             callback,
