@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 pub mod contract;
+mod decode;
 pub mod embedded;
 pub mod mongo;
 

@@ -1,6 +1,7 @@
 //! Rows of the embedded store and their mapping to and from the domain: the storage shape never
 //! leaks inwards, and a row that does not parse becomes `StoreError::Corrupt`, never a panic.
 
+use crate::store::decode::{corrupt, day_text, parse, parse_day};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::Row;
 use smsgate_actors::domain::{event::ErrorKind, Message};
@@ -10,9 +11,6 @@ use smsgate_actors::domain::{
 };
 use smsgate_actors::ports::StoreError;
 
-/// The day format of `sms_statistics.day`; text order is date order.
-const DAY_FORMAT: &str = "%Y-%m-%d";
-
 /// RFC 3339 in UTC with exactly nine fractional digits: every stored time has the same width,
 /// so comparing the text (range filters, ordering) compares the instants.
 pub(super) fn time_to_sql(at: &DateTime<Utc>) -> String {
@@ -20,7 +18,7 @@ pub(super) fn time_to_sql(at: &DateTime<Utc>) -> String {
 }
 
 pub(super) fn day_to_sql(day: NaiveDate) -> String {
-    day.format(DAY_FORMAT).to_string()
+    day_text(day)
 }
 
 pub(super) fn time_from_sql(column: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -34,14 +32,6 @@ pub(super) fn optional_time(
     raw: Option<String>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     raw.map(|raw| time_from_sql(column, &raw)).transpose()
-}
-
-fn corrupt(column: &str, raw: &str) -> StoreError {
-    StoreError::Corrupt(format!("{column} holds {raw:?}"))
-}
-
-fn parse<T>(column: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    parse(raw).ok_or_else(|| corrupt(column, raw))
 }
 
 /// An error is kept as two columns; a kind without a message (or the reverse) is not one.
@@ -293,8 +283,7 @@ impl StatsRow {
 
     pub fn into_delta(self) -> Result<StatsDelta, StoreError> {
         Ok(StatsDelta {
-            day: NaiveDate::parse_from_str(&self.day, DAY_FORMAT)
-                .map_err(|_| corrupt("day", &self.day))?,
+            day: parse_day("day", &self.day)?,
             message_type: parse("message_type", &self.message_type, MessageType::parse)?,
             provider: self.provider,
             sent: self.sent,

@@ -5,6 +5,7 @@
 //! the strings stored for statuses, types and encodings are the embedded store's, so the two
 //! backends hold the same values.
 
+use crate::store::decode::{corrupt, day_text, parse, parse_day};
 use chrono::{DateTime, NaiveDate, Utc};
 use mongodb::bson::{self, doc, Bson, Document};
 use serde::{Deserialize, Serialize};
@@ -14,10 +15,6 @@ use smsgate_actors::domain::{
     ProviderConfig, ProviderId, ProviderKind, StatsDelta, E164,
 };
 use smsgate_actors::ports::StoreError;
-
-/// The day format of `sms_statistics.day`; text order is date order, so day ranges are string
-/// ranges.
-const DAY_FORMAT: &str = "%Y-%m-%d";
 
 /// BSON dates keep milliseconds: finer parts of a time are dropped on the way in.
 pub(super) fn date(at: &DateTime<Utc>) -> bson::DateTime {
@@ -37,15 +34,7 @@ fn optional_time(
 }
 
 pub(super) fn day(day: NaiveDate) -> String {
-    day.format(DAY_FORMAT).to_string()
-}
-
-fn corrupt(field: &str, raw: &str) -> StoreError {
-    StoreError::Corrupt(format!("{field} holds {raw:?}"))
-}
-
-fn parse<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    parse(raw).ok_or_else(|| corrupt(field, raw))
+    day_text(day)
 }
 
 fn count(field: &str, raw: i64) -> Result<u32, StoreError> {
@@ -316,8 +305,7 @@ pub(super) struct StatsDoc {
 impl StatsDoc {
     pub fn into_delta(self) -> Result<StatsDelta, StoreError> {
         Ok(StatsDelta {
-            day: NaiveDate::parse_from_str(&self.day, DAY_FORMAT)
-                .map_err(|_| corrupt("day", &self.day))?,
+            day: parse_day("day", &self.day)?,
             message_type: parse("message_type", &self.message_type, MessageType::parse)?,
             provider: self.provider,
             sent: self.sent,
