@@ -12,6 +12,9 @@
 //!   `max_concurrency`; the task reports the outcome to the Router directly (so an outcome is not
 //!   lost if this actor crashes meanwhile) and to this actor for the breaker and the credit.
 //! - Tells the Router whenever its health (circuit, credit) changes, so selection stays current.
+//! - Out of credit (the provider said so, or the local count reached zero): the balance is read
+//!   again after at most `balance_recheck_ms`, and again while it stays empty, so a top-up is
+//!   noticed without waiting for the five-minute refresh.
 //! - On a crash: the supervisor restarts it from the stored configuration; the breaker starts
 //!   closed and the credit is read again from the provider.
 
@@ -72,6 +75,8 @@ pub enum ProviderMsg {
     },
     BalanceFetched(Result<Balance, ProviderError>),
     RefreshBalance,
+    /// Timer armed while out of credit: read the balance again.
+    RecheckBalance,
     CooldownElapsed,
     Health(RpcReplyPort<ProviderHealth>),
     /// From the Router: this message is SENT through us and waits for its receipt.
@@ -117,6 +122,10 @@ pub struct ProviderState {
     credentials_refused: bool,
     /// `None` when this provider's receipts come by webhook only.
     polling: Option<Polling>,
+    balance_recheck: Duration,
+    /// A `RecheckBalance` is pending, so timers are not piled up.
+    recheck_armed: bool,
+    last_balance_read: Option<Instant>,
 }
 
 /// The SENT messages this provider polls, and when each is due.
@@ -178,6 +187,9 @@ impl Actor for ProviderActor {
                 armed_for: None,
                 round_running: false,
             }),
+            balance_recheck: Duration::from_millis(settings.balance_recheck_ms),
+            recheck_armed: false,
+            last_balance_read: None,
         })
     }
 
@@ -230,6 +242,7 @@ impl Actor for ProviderActor {
                 if let Some(credit) = state.credit {
                     state.metrics.credit(&state.slug, credit.cents());
                 }
+                state.arm_balance_recheck(&myself);
                 state.report_health();
             }
             ProviderMsg::BalanceFetched(result) => {
@@ -248,24 +261,15 @@ impl Actor for ProviderActor {
                         }
                     }
                 }
+                state.arm_balance_recheck(&myself);
                 state.report_health();
             }
-            ProviderMsg::RefreshBalance => {
-                let client = state.client.clone();
-                let me = myself.clone();
-                let metrics = state.metrics.clone();
-                let slug = state.slug.clone();
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let result = client.balance().await;
-                    metrics.provider_call(
-                        &slug,
-                        "balance",
-                        started.elapsed(),
-                        error_label(&result),
-                    );
-                    let _ = me.cast(ProviderMsg::BalanceFetched(result));
-                });
+            ProviderMsg::RefreshBalance => state.read_balance(&myself),
+            ProviderMsg::RecheckBalance => {
+                state.recheck_armed = false;
+                if state.out_of_credit {
+                    state.read_balance(&myself);
+                }
             }
             ProviderMsg::CooldownElapsed => {
                 if let Some(change) = state.breaker.poll(Instant::now()) {
@@ -358,6 +362,34 @@ impl Polling {
 }
 
 impl ProviderState {
+    fn read_balance(&mut self, myself: &ActorRef<ProviderMsg>) {
+        self.last_balance_read = Some(Instant::now());
+        let client = self.client.clone();
+        let me = myself.clone();
+        let metrics = self.metrics.clone();
+        let slug = self.slug.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = client.balance().await;
+            metrics.provider_call(&slug, "balance", started.elapsed(), error_label(&result));
+            let _ = me.cast(ProviderMsg::BalanceFetched(result));
+        });
+    }
+
+    /// While out of credit, reads the balance again once `balance_recheck` has passed since the
+    /// last read: soon enough to notice a top-up, never more often than that.
+    fn arm_balance_recheck(&mut self, myself: &ActorRef<ProviderMsg>) {
+        if !self.out_of_credit || self.recheck_armed {
+            return;
+        }
+        let now = Instant::now();
+        let wait = self.last_balance_read.map_or(Duration::ZERO, |at| {
+            (at + self.balance_recheck).saturating_duration_since(now)
+        });
+        self.recheck_armed = true;
+        myself.send_after(wait, || ProviderMsg::RecheckBalance);
+    }
+
     /// Starts the due status checks (at most a batch) as one task; never awaits here.
     fn start_polls(&mut self, myself: &ActorRef<ProviderMsg>) {
         let Some(polling) = &mut self.polling else {

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod fakes;
+mod faults;
 mod health;
 mod helpers;
 mod idempotency;

@@ -102,6 +102,9 @@ pub struct ProviderSettings {
     pub status_poll_max_ms: u64,
     /// At most this many status checks are started per round, so a backlog does not burst.
     pub status_poll_batch: usize,
+    /// While out of credit, the balance is read again at most this often (not only every five
+    /// minutes), so a top-up is noticed soon and queued messages do not wait for long.
+    pub balance_recheck_ms: u64,
 }
 
 impl Default for ProviderSettings {
@@ -116,6 +119,7 @@ impl Default for ProviderSettings {
             status_poll_initial_ms: 15_000,
             status_poll_max_ms: 600_000,
             status_poll_batch: 50,
+            balance_recheck_ms: 10_000,
         }
     }
 }
@@ -130,6 +134,7 @@ impl ProviderSettings {
         parsed.status_poll_initial_ms = parsed.status_poll_initial_ms.max(10);
         parsed.status_poll_max_ms = parsed.status_poll_max_ms.max(parsed.status_poll_initial_ms);
         parsed.status_poll_batch = parsed.status_poll_batch.clamp(1, 1_000);
+        parsed.balance_recheck_ms = parsed.balance_recheck_ms.max(10);
         parsed
     }
 

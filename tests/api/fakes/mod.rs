@@ -86,6 +86,41 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// A fake's server that can be stopped (connections refused) and started again on its address.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn start(addr: SocketAddr, router: axum::Router) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Running { addr, stop, task }
+    }
+
+    /// Closes the listener and every open connection; waits (at most 5 s) until they are gone.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
 /// One provider for `spawn_with_providers`.
 pub struct Provider {
     pub slug: &'static str,
