@@ -15,6 +15,9 @@
 //! - Out of credit (the provider said so, or the local count reached zero): the balance is read
 //!   again after at most `balance_recheck_ms`, and again while it stays empty, so a top-up is
 //!   noticed without waiting for the five-minute refresh.
+//! - An ambiguous send (timed out or unreadable after the request went out) is looked up at
+//!   the provider when it can list what it received (see `reconcile`), in the send's task; so
+//!   is a message found in SENDING at start-up (`Reconcile` from the Router).
 //! - On a crash: the supervisor restarts it from the stored configuration; the breaker starts
 //!   closed and the credit is read again from the provider.
 
@@ -31,8 +34,11 @@ use crate::{
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use reconcile::Reconcile;
 use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::{sync::Semaphore, time::Instant};
+
+mod reconcile;
 
 /// How often credit is read again from the provider, so a top-up is noticed.
 const BALANCE_REFRESH: Duration = Duration::from_secs(300);
@@ -85,6 +91,13 @@ pub enum ProviderMsg {
         provider_message_id: String,
         expires_at: DateTime<Utc>,
     },
+    /// From the Router at start-up: this message was SENDING through us when the process
+    /// stopped; settle it by a look-up (or fail it as ambiguous). The outcome goes to the
+    /// Router as a `SendFinished`.
+    Reconcile {
+        request: SendRequest,
+        since: DateTime<Utc>,
+    },
     /// Timer: start the status checks that are due.
     PollDue,
     /// A status check finished; `done` when its status was final (and reported to the Router);
@@ -123,6 +136,7 @@ pub struct ProviderState {
     /// `None` when this provider's receipts come by webhook only.
     polling: Option<Polling>,
     balance_recheck: Duration,
+    reconcile: Option<Reconcile>,
     /// A `RecheckBalance` is pending, so timers are not piled up.
     recheck_armed: bool,
     last_balance_read: Option<Instant>,
@@ -188,6 +202,10 @@ impl Actor for ProviderActor {
                 round_running: false,
             }),
             balance_recheck: Duration::from_millis(settings.balance_recheck_ms),
+            reconcile: Some(Reconcile {
+                delay: Duration::from_millis(settings.reconcile_delay_ms),
+                attempts: settings.reconcile_attempts,
+            }),
             recheck_armed: false,
             last_balance_read: None,
         })
@@ -300,6 +318,30 @@ impl Actor for ProviderActor {
                     );
                     polling.arm(&myself);
                 }
+            }
+            ProviderMsg::Reconcile { request, since } => {
+                let client = state.client.clone();
+                let router = state.router.clone();
+                let slug = state.slug.clone();
+                // At start-up the look-up can go at once: the send is long over.
+                let plan = state.reconcile.map(|p| Reconcile {
+                    delay: Duration::ZERO,
+                    ..p
+                });
+                tokio::spawn(async move {
+                    let ambiguous = ProviderError::new(
+                        ProviderErrorKind::Ambiguous,
+                        "the process stopped during the provider call; not resent, to avoid a duplicate",
+                    );
+                    let result =
+                        reconcile::settle(client.as_ref(), plan, &slug, &request, since, ambiguous)
+                            .await;
+                    let _ = router.cast(RouterMsg::SendFinished {
+                        message_id: request.message_id.clone(),
+                        provider: slug,
+                        result,
+                    });
+                });
             }
             ProviderMsg::PollDue => state.start_polls(&myself),
             ProviderMsg::Polled {
@@ -511,11 +553,14 @@ impl ProviderState {
         let permits = self.permits.clone();
         let metrics = self.metrics.clone();
         let slug = self.slug.clone();
+        let plan = self.reconcile;
         tokio::spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
             let started = Instant::now();
+            // Allows for a provider clock a little behind ours when it lists what it received.
+            let since = Utc::now() - chrono::Duration::seconds(60);
             // A panicking client must not strand the message in SENDING: it becomes an error.
             let result: Result<SendReceipt, ProviderError> =
                 AssertUnwindSafe(client.send(&job.request))
@@ -528,6 +573,15 @@ impl ProviderState {
                         ))
                     });
             metrics.provider_call(&slug, "send", started.elapsed(), error_label(&result));
+            // The breaker counts the call as it went (a slow or garbled answer is a failure),
+            // whatever the look-up finds.
+            let first_failure = result.as_ref().err().map(|e| e.kind);
+            let result = match result {
+                Err(err) if err.kind == ProviderErrorKind::Ambiguous => {
+                    reconcile::settle(client.as_ref(), plan, &slug, &job.request, since, err).await
+                }
+                other => other,
+            };
             let (failed, cost) = match &result {
                 Ok(receipt) => (None, receipt.cost),
                 Err(err) => {
@@ -540,6 +594,7 @@ impl ProviderState {
                 provider: slug,
                 result,
             });
+            let failed = failed.or(first_failure);
             let _ = me.cast(ProviderMsg::SendCompleted { failed, cost });
         });
     }

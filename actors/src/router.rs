@@ -303,6 +303,19 @@ impl Actor for Router {
     }
 }
 
+/// The request for one attempt of `m` (the provider's sender unless the message names one).
+fn send_request(m: &Message, provider_sender: Option<String>) -> SendRequest {
+    SendRequest {
+        message_id: m.id.clone(),
+        to: m.to.clone(),
+        body: m.body.clone(),
+        sender: m.sender.clone().or(provider_sender),
+        encoding: m.encoding,
+        segments: m.segments,
+        message_type: m.message_type,
+    }
+}
+
 impl RouterState {
     fn track(&mut self, message: Message) {
         if let Some(pid) = &message.provider_message_id {
@@ -347,10 +360,14 @@ impl RouterState {
                 }
                 MessageStatus::Sending => {
                     // The call may have reached the provider before the stop: sending again could
-                    // deliver it twice, so it is failed with a reason admins can see.
+                    // deliver it twice. Its provider looks it up when it can (found: SENT; not
+                    // found: sent again); otherwise it is failed with a reason admins can see.
                     counts[2] += 1;
                     let id = message.id.clone();
                     self.track(message);
+                    if self.reconcile(&id) {
+                        continue;
+                    }
                     self.change(
                         &id,
                         MessageStatus::Failed,
@@ -373,6 +390,37 @@ impl RouterState {
             interrupted = counts[2],
             "recovered unfinished messages"
         );
+    }
+
+    /// Asks the provider of a message caught in SENDING to settle it; its outcome comes back as
+    /// a `SendFinished`. False when that provider is not running.
+    fn reconcile(&mut self, id: &MessageId) -> bool {
+        let Some(m) = self.messages.get(id).map(|t| &t.message) else {
+            return false;
+        };
+        let Some(entry) = m.provider.as_ref().and_then(|p| self.providers.get_mut(p)) else {
+            return false;
+        };
+        let Some(actor) = entry.actor.clone() else {
+            return false;
+        };
+        let since = m
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.status == MessageStatus::Sending)
+            .map_or(m.created_at, |e| e.at)
+            - chrono::Duration::seconds(60);
+        let request = send_request(m, entry.config.sender_id.clone());
+        if actor
+            .cast(ProviderMsg::Reconcile { request, since })
+            .is_err()
+        {
+            return false;
+        }
+        // Counted as a call in flight, so a drain waits for it and its outcome balances it.
+        entry.outstanding += 1;
+        true
     }
 
     /// Applies a status change and writes it; `done` runs once it is committed.
@@ -579,15 +627,7 @@ impl RouterState {
         let m = &tracked.message;
         let job = SendJob {
             message_id: m.id.clone(),
-            request: SendRequest {
-                message_id: m.id.clone(),
-                to: m.to.clone(),
-                body: m.body.clone(),
-                sender: m.sender.clone().or(sender),
-                encoding: m.encoding,
-                segments: m.segments,
-                message_type: m.message_type,
-            },
+            request: send_request(m, sender),
         };
         let router = myself.clone();
         let provider = slug.to_owned();

@@ -300,6 +300,10 @@ pub struct ScriptedProvider {
     sink: Mutex<Option<ReportSink>>,
     called: Notify,
     counter: AtomicUsize,
+    /// When set, the provider can look sends up: the texts it "has", as a real provider's
+    /// records would (see `set_records`).
+    records: Mutex<Option<Vec<String>>>,
+    lookups: AtomicUsize,
 }
 
 impl ScriptedProvider {
@@ -314,6 +318,8 @@ impl ScriptedProvider {
             sink: Mutex::new(None),
             called: Notify::new(),
             counter: AtomicUsize::new(0),
+            records: Mutex::new(None),
+            lookups: AtomicUsize::new(0),
         })
     }
 
@@ -363,6 +369,16 @@ impl ScriptedProvider {
             }
             notified.await;
         }
+    }
+
+    /// Gives the provider a way to look sends up, answering from these texts: a request whose
+    /// body is among them is found, any other is not.
+    pub fn set_records(&self, bodies: &[&str]) {
+        *lock(&self.records) = Some(bodies.iter().map(|b| (*b).to_owned()).collect());
+    }
+
+    pub fn lookup_count(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
     }
 
     /// Sends a receipt as the provider's webhook would.
@@ -425,6 +441,30 @@ impl SmsProvider for ScriptedProvider {
     async fn balance(&self) -> Result<Balance, ProviderError> {
         Ok(Balance {
             credit: *lock(&self.balance),
+        })
+    }
+
+    fn can_look_up_sends(&self) -> bool {
+        lock(&self.records).is_some()
+    }
+
+    async fn look_up_send(
+        &self,
+        request: &SendRequest,
+        _since: chrono::DateTime<Utc>,
+    ) -> Result<crate::ports::SendLookup, ProviderError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let found = lock(&self.records)
+            .as_ref()
+            .is_some_and(|r| r.contains(&request.body));
+        Ok(if found {
+            crate::ports::SendLookup::Found(SendReceipt {
+                provider_message_id: format!("found-{}", request.message_id),
+                cost: None,
+                segments: None,
+            })
+        } else {
+            crate::ports::SendLookup::NotFound
         })
     }
 }

@@ -3,7 +3,8 @@
 //! `StatusCallback` pointing at smsgate's webhook), fetch by SID, the account balance, Twilio's
 //! error codes mapped to the design's kinds, and the `X-Twilio-Signature` check.
 //!
-//! Twilio has no idempotency key for creating a message: a send that times out is `Ambiguous`.
+//! Twilio has no idempotency key for creating a message: a send that times out is `Ambiguous`,
+//! and is settled by listing the account's messages (see `lookup`).
 
 use super::http::{self, Call, HttpSettings, RateLimiter};
 use async_trait::async_trait;
@@ -15,10 +16,12 @@ use serde::Deserialize;
 use smsgate_actors::{
     domain::{event::ErrorKind, MessageError, Money, ProviderConfig},
     ports::{
-        Balance, DeliveryStatus, ProviderError, ProviderErrorKind, SendReceipt, SendRequest,
-        SmsProvider, StatusReport,
+        Balance, DeliveryStatus, ProviderError, ProviderErrorKind, SendLookup, SendReceipt,
+        SendRequest, SmsProvider, StatusReport,
     },
 };
+
+mod lookup;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 const NAME: &str = "Twilio";
@@ -284,6 +287,18 @@ impl SmsProvider for Twilio {
             error: async_error(&code, status),
             cost: price_cents(answer.price.as_deref()),
         })
+    }
+
+    fn can_look_up_sends(&self) -> bool {
+        true
+    }
+
+    async fn look_up_send(
+        &self,
+        request: &SendRequest,
+        since: DateTime<Utc>,
+    ) -> Result<SendLookup, ProviderError> {
+        lookup::look_up_send(self, request, since).await
     }
 
     async fn balance(&self) -> Result<Balance, ProviderError> {

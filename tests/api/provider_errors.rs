@@ -113,8 +113,10 @@ fn twilio_only(tw: &FakeTwilio, token: &str) -> Provider {
         base_url: tw.base_url(),
         sender: fake_twilio::FROM,
         credentials: json!({ "accountSid": fake_twilio::SID, "authToken": token }),
-        // Short timeout for the stall; the circuit stays closed through the failures below.
-        settings: json!({ "request_timeout_ms": 500, "breaker_consecutive_failures": 100, "breaker_window": 1000 }),
+        // Short timeout for the stall; the circuit stays closed through the failures below; no
+        // look-up of ambiguous sends, so this shows what a provider without one does (the
+        // look-up is in faults::ambiguous).
+        settings: json!({ "request_timeout_ms": 500, "breaker_consecutive_failures": 100, "breaker_window": 1000, "reconcile_attempts": 0 }),
         priority: 0,
     }
 }

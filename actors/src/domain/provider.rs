@@ -105,6 +105,11 @@ pub struct ProviderSettings {
     /// While out of credit, the balance is read again at most this often (not only every five
     /// minutes), so a top-up is noticed soon and queued messages do not wait for long.
     pub balance_recheck_ms: u64,
+    /// An ambiguous send (timed out, or an unreadable answer) is looked up at the provider this
+    /// long after, when the provider can list what it received...
+    pub reconcile_delay_ms: u64,
+    /// ...at most this many times (the wait doubles); 0 turns the look-up off.
+    pub reconcile_attempts: u32,
 }
 
 impl Default for ProviderSettings {
@@ -120,6 +125,8 @@ impl Default for ProviderSettings {
             status_poll_max_ms: 600_000,
             status_poll_batch: 50,
             balance_recheck_ms: 10_000,
+            reconcile_delay_ms: 2_000,
+            reconcile_attempts: 3,
         }
     }
 }
@@ -135,6 +142,8 @@ impl ProviderSettings {
         parsed.status_poll_max_ms = parsed.status_poll_max_ms.max(parsed.status_poll_initial_ms);
         parsed.status_poll_batch = parsed.status_poll_batch.clamp(1, 1_000);
         parsed.balance_recheck_ms = parsed.balance_recheck_ms.max(10);
+        parsed.reconcile_delay_ms = parsed.reconcile_delay_ms.clamp(10, 600_000);
+        parsed.reconcile_attempts = parsed.reconcile_attempts.min(10);
         parsed
     }
 

@@ -11,7 +11,7 @@ pub use limits::AcceptLimiter;
 pub use metrics::{EngineMetrics, NoMetrics};
 pub use provider::{
     Balance, DeliveryReport, DeliveryStatus, ProviderError, ProviderErrorKind, ProviderFactory,
-    ReportSink, SendReceipt, SendRequest, SmsProvider, StatusReport,
+    ReportSink, SendLookup, SendReceipt, SendRequest, SmsProvider, StatusReport,
 };
 pub use secrets::{SealError, SecretSealer};
 pub use store::{MessageWrite, Store, StoreError, WriteOutcome};

@@ -160,6 +160,15 @@ pub struct DeliveryReport {
     pub error: Option<MessageError>,
 }
 
+/// What a provider's records say of a send whose answer was lost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendLookup {
+    /// It reached the provider: this is the receipt its answer would have carried.
+    Found(SendReceipt),
+    /// The provider has no such message: it never arrived, and sending it again is safe.
+    NotFound,
+}
+
 #[async_trait]
 pub trait SmsProvider: Send + Sync + 'static {
     async fn send(&self, request: &SendRequest) -> Result<SendReceipt, ProviderError>;
@@ -171,6 +180,23 @@ pub trait SmsProvider: Send + Sync + 'static {
         true
     }
     async fn balance(&self) -> Result<Balance, ProviderError>;
+    /// Whether `look_up_send` can answer: the provider can list what it received, so an
+    /// ambiguous send can be settled without its message id.
+    fn can_look_up_sends(&self) -> bool {
+        false
+    }
+    /// Looks for `request` among what the provider received since `since` (by recipient,
+    /// sender and text). An error means it could not tell, and may be asked again.
+    async fn look_up_send(
+        &self,
+        _request: &SendRequest,
+        _since: DateTime<Utc>,
+    ) -> Result<SendLookup, ProviderError> {
+        Err(ProviderError::new(
+            ProviderErrorKind::Unavailable,
+            "this provider cannot look a send up",
+        ))
+    }
 }
 
 /// Where providers push delivery receipts; the engine hands one to every provider it builds.

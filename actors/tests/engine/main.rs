@@ -8,5 +8,6 @@ mod failover;
 mod helpers;
 mod lanes;
 mod lifecycle;
+mod reconcile;
 mod recovery;
 mod supervision;

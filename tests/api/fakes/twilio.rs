@@ -283,7 +283,11 @@ fn list(fake: &FakeTwilio, query: &str) -> serde_json::Value {
         .filter(|t| get("To").is_none_or(|to| to == t.to))
         .filter(|t| get("From").is_none_or(|from| from == t.from))
         .filter(|t| after.is_none_or(|day| t.at.date_naive() >= day))
-        .map(|t| message(&t.sid, &t.to, &t.body, "sent"))
+        .map(|t| {
+            let mut m = message(&t.sid, &t.to, &t.body, "sent");
+            m["date_created"] = json!(t.at.to_rfc2822());
+            m
+        })
         .collect();
     json!({
         "messages": messages, "page": 0, "page_size": 50, "next_page_uri": null,

@@ -28,36 +28,7 @@ async fn fails_over_and_heals(rig: &Rig, kind: &str, lift: impl std::future::Fut
         );
         bodies.push(body);
     }
-    rig.wait_health("OPEN", false).await;
-
-    let body = format!("{kind} while open");
-    let id = rig.send(&body).await;
-    let (_, events) = rig.settled(&id, "DELIVERED").await;
-    assert_eq!(
-        events,
-        ["QUEUED", "SENDING smso", "SENT smso", "DELIVERED smso"]
-    );
-    bodies.push(body);
-
-    lift.await;
-    rig.wait_health("HALF_OPEN", false).await;
-    let body = format!("{kind} after");
-    let id = rig.send(&body).await;
-    let (message, events) = rig.settled(&id, "DELIVERED").await;
-    assert_eq!(
-        events,
-        [
-            "QUEUED",
-            "SENDING twilio",
-            "SENT twilio",
-            "DELIVERED twilio"
-        ]
-    );
-    assert!(message["providerMessageId"]
-        .as_str()
-        .is_some_and(|sid| sid.starts_with("SM")));
-    rig.wait_health("CLOSED", false).await;
-    bodies.push(body);
+    bodies.extend(rig.open_then_heal(kind, lift).await);
     rig.assert_each_taken_once(&bodies);
 }
 

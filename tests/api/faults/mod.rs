@@ -4,6 +4,7 @@
 //! (or the credit flag) change in GraphQL `providers { health }` and change back once the fault
 //! is lifted, and counts at both fakes that no message was taken twice.
 
+mod ambiguous;
 mod failover;
 
 use crate::{
@@ -134,6 +135,44 @@ impl Rig {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// After the fault opened Twilio's circuit: a message goes straight to SMSO; the fault is
+    /// lifted; after the cool-down one probe through Twilio closes the circuit. Returns the
+    /// texts sent.
+    pub async fn open_then_heal(
+        &self,
+        label: &str,
+        lift: impl std::future::Future<Output = ()>,
+    ) -> Vec<String> {
+        self.wait_health("OPEN", false).await;
+        let while_open = format!("{label} while open");
+        let id = self.send(&while_open).await;
+        let (_, events) = self.settled(&id, "DELIVERED").await;
+        assert_eq!(
+            events,
+            ["QUEUED", "SENDING smso", "SENT smso", "DELIVERED smso"]
+        );
+
+        lift.await;
+        self.wait_health("HALF_OPEN", false).await;
+        let after = format!("{label} after");
+        let id = self.send(&after).await;
+        let (message, events) = self.settled(&id, "DELIVERED").await;
+        assert_eq!(
+            events,
+            [
+                "QUEUED",
+                "SENDING twilio",
+                "SENT twilio",
+                "DELIVERED twilio"
+            ]
+        );
+        assert!(message["providerMessageId"]
+            .as_str()
+            .is_some_and(|sid| sid.starts_with("SM")));
+        self.wait_health("CLOSED", false).await;
+        vec![while_open, after]
     }
 
     /// How many times the fakes took a message with this body, Twilio and SMSO together.
