@@ -41,6 +41,10 @@ const CALL_TIMEOUT_MS: u64 = 10_000;
 /// Longest accepted idempotency key and sender.
 const MAX_KEY_LEN: usize = 128;
 const MAX_SENDER_LEN: usize = 15;
+/// Bounds of a validity set per message, in seconds: 30 s (less could not reach a phone) to
+/// 72 hours (the longest any provider keeps a message).
+pub const MIN_VALIDITY_SECS: u32 = 30;
+pub const MAX_VALIDITY_SECS: u32 = 72 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -92,6 +96,9 @@ pub struct SendSms {
     /// Pin a provider by slug.
     pub provider: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Seconds the message may wait to be sent; the type's default when `None`. Past it the
+    /// message is EXPIRED, never sent late.
+    pub validity_secs: Option<u32>,
 }
 
 #[derive(Clone)]
@@ -269,6 +276,20 @@ impl Engine {
             ));
         }
         let sender = valid_sender("sender", request.sender.as_deref())?;
+        let validity = match request.validity_secs {
+            None => request.message_type.default_validity(),
+            Some(secs) if (MIN_VALIDITY_SECS..=MAX_VALIDITY_SECS).contains(&secs) => {
+                chrono::Duration::seconds(i64::from(secs))
+            }
+            Some(secs) => {
+                return Err(EngineError::invalid(
+                    "validity",
+                    format!(
+                    "{secs} seconds: must be {MIN_VALIDITY_SECS} to {MAX_VALIDITY_SECS} (72 hours)"
+                ),
+                ))
+            }
+        };
         let key = match request.idempotency_key.as_deref() {
             None => None,
             Some(k) if k.is_empty() || k.len() > MAX_KEY_LEN => {
@@ -323,7 +344,7 @@ impl Engine {
             updated_at: now,
             sent_at: None,
             delivered_at: None,
-            expires_at: now + request.message_type.default_validity(),
+            expires_at: now + validity,
             events: vec![MessageEvent {
                 status: MessageStatus::Queued,
                 at: now,

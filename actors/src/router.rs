@@ -313,6 +313,13 @@ fn send_request(m: &Message, provider_sender: Option<String>) -> SendRequest {
         encoding: m.encoding,
         segments: m.segments,
         message_type: m.message_type,
+        // A validity other than the type's default was set for this message: the provider is
+        // told what is left of it, so it does not deliver the message late either.
+        validity: (m.expires_at - m.created_at != m.message_type.default_validity()).then(|| {
+            (m.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        }),
     }
 }
 

@@ -352,6 +352,10 @@ pub struct SendSmsInput {
     /// Retrying with the same key and the same request returns the first message and sends
     /// nothing new; the same key with a different request is a CONFLICT. 1 to 128 characters.
     pub idempotency_key: Option<String>,
+    /// Seconds the message may wait to be sent (30 to 259200, i.e. 72 hours); past it the
+    /// message is EXPIRED, never sent late. The type's default when omitted (OTP 5 minutes,
+    /// transactional 24 hours, marketing 72 hours).
+    pub validity: Option<u32>,
 }
 
 /// Which messages to list; every field given narrows the result.
@@ -553,6 +557,7 @@ impl MessageMutation {
                 sender: input.sender,
                 provider: input.provider,
                 idempotency_key: input.idempotency_key,
+                validity_secs: input.validity,
             })
             .await
             .gql()?;

@@ -93,6 +93,9 @@ pub struct SendRequest {
     pub provider: Option<String>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Seconds the message may wait to be sent (30 to 259200); the type's default when absent.
+    #[serde(default)]
+    pub validity_seconds: Option<u32>,
 }
 
 impl SendRequest {

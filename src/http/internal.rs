@@ -35,6 +35,7 @@ pub async fn send(
             sender: request.sender,
             provider: request.provider,
             idempotency_key: request.idempotency_key,
+            validity_secs: request.validity_seconds,
         })
         .await
         .map_err(rest_field_names)?;
@@ -81,6 +82,7 @@ fn rest_field_names(err: EngineError) -> EngineError {
                 "to" => "phone_number",
                 "body" => "message",
                 "idempotencyKey" => "idempotency_key",
+                "validity" => "validity_seconds",
                 other => other,
             },
             reason,

@@ -378,6 +378,7 @@ mod tests {
             encoding: Encoding::Gsm7,
             segments,
             message_type: MessageType::Otp,
+            validity: None,
         }
     }
 

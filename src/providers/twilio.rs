@@ -242,6 +242,13 @@ impl SmsProvider for Twilio {
         if let Some(callback) = &self.status_callback {
             form.push(("StatusCallback", callback));
         }
+        // twilio.md §2: how long it may wait in Twilio's queue, 1 to 36000 seconds.
+        let validity = request
+            .validity
+            .map(|v| v.as_secs().clamp(1, 36_000).to_string());
+        if let Some(validity) = &validity {
+            form.push(("ValidityPeriod", validity));
+        }
         let (_, body) = self
             .call(
                 Call::Send,

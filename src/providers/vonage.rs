@@ -226,6 +226,13 @@ impl SmsProvider for Vonage {
         if let Some(callback) = &self.callback {
             form.push(("callback", callback));
         }
+        // vonage.md §2: `ttl` in milliseconds, 20 s to 7 days.
+        let ttl = request
+            .validity
+            .map(|v| v.as_millis().clamp(20_000, 604_800_000).to_string());
+        if let Some(ttl) = &ttl {
+            form.push(("ttl", ttl));
+        }
         RateLimiter::acquire(self.limiter.as_ref()).await;
         let response = self
             .client

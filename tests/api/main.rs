@@ -28,4 +28,5 @@ mod roles;
 mod secrets;
 mod send_sms;
 mod subscription;
+mod validity;
 mod webhooks_smso;

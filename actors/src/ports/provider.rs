@@ -113,6 +113,9 @@ pub struct SendRequest {
     pub encoding: Encoding,
     pub segments: u32,
     pub message_type: MessageType,
+    /// What is left of a validity set for this message, for providers whose API takes one
+    /// (Twilio `ValidityPeriod`, Vonage `ttl`); `None` when the type's default applies.
+    pub validity: Option<Duration>,
 }
 
 /// The provider took the message.

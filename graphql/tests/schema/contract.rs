@@ -19,6 +19,7 @@ async fn the_schema_keeps_the_designed_signatures() {
         "hasNextPage: Boolean!",
         "endCursor: String",
         "idempotencyKey: String",
+        "validity: Int",
         "type: MessageType! = TRANSACTIONAL",
         "apiKeyHint: String",
         "avgDeliveryTime: Float",
