@@ -304,6 +304,7 @@ pub struct ScriptedProvider {
     /// records would (see `set_records`).
     records: Mutex<Option<Vec<String>>>,
     lookups: AtomicUsize,
+    balance_reads: AtomicUsize,
 }
 
 impl ScriptedProvider {
@@ -320,6 +321,7 @@ impl ScriptedProvider {
             counter: AtomicUsize::new(0),
             records: Mutex::new(None),
             lookups: AtomicUsize::new(0),
+            balance_reads: AtomicUsize::new(0),
         })
     }
 
@@ -375,6 +377,10 @@ impl ScriptedProvider {
     /// body is among them is found, any other is not.
     pub fn set_records(&self, bodies: &[&str]) {
         *lock(&self.records) = Some(bodies.iter().map(|b| (*b).to_owned()).collect());
+    }
+
+    pub fn balance_reads(&self) -> usize {
+        self.balance_reads.load(Ordering::SeqCst)
     }
 
     pub fn lookup_count(&self) -> usize {
@@ -439,6 +445,7 @@ impl SmsProvider for ScriptedProvider {
     }
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
+        self.balance_reads.fetch_add(1, Ordering::SeqCst);
         Ok(Balance {
             credit: *lock(&self.balance),
         })

@@ -3,6 +3,7 @@
 
 mod admin;
 mod breaker;
+mod credit;
 mod durability;
 mod failover;
 mod helpers;
