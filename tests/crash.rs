@@ -66,6 +66,17 @@ struct Fake {
     next_token: Arc<AtomicUsize>,
     /// How long each send takes, so calls are in flight when the server is stopped.
     send_delay_ms: Arc<AtomicUsize>,
+    /// While set, send answers wait (the message is counted, the answer is held) until
+    /// `release`: calls are surely in flight when the server is stopped, however slow the host.
+    held: Arc<std::sync::atomic::AtomicBool>,
+    released: Arc<tokio::sync::Notify>,
+}
+
+impl Fake {
+    fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
 }
 
 async fn fake_send(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Response {
@@ -77,6 +88,13 @@ async fn fake_send(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) ->
         return (StatusCode::BAD_REQUEST, axum::Json(json!({"status": 400}))).into_response();
     };
     *fake.sends.lock().unwrap().entry(text.clone()).or_default() += 1;
+    loop {
+        let released = fake.released.notified();
+        if !fake.held.load(Ordering::SeqCst) {
+            break;
+        }
+        released.await;
+    }
     let delay = fake.send_delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay as u64)).await;
@@ -519,6 +537,7 @@ async fn sigterm_lets_calls_in_flight_finish_and_the_next_start_sends_the_rest()
     let total = 300;
     let (fake, fake_addr) = start_fake().await;
     fake.send_delay_ms.store(200, Ordering::Relaxed);
+    fake.held.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let key = Keyring::generate_key();
     let keyring = Keyring::new([key.as_str()]).unwrap();
@@ -533,13 +552,14 @@ async fn sigterm_lets_calls_in_flight_finish_and_the_next_start_sends_the_rest()
             .expect("accepted while running");
         acked.insert(i, id);
     }
-    // 300 sends at 200 ms each, 16 at a time: almost 4 s of work, so most are still queued
-    // or in flight now.
+    // The fake holds every answer: the first calls are in flight, the rest queued behind them.
+    // They are let go once the stop has begun, and must finish within the grace period.
     let status = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    fake.release();
     let exit = loop {
         if let Some(exit) = server.child.try_wait().unwrap() {
             break exit;
