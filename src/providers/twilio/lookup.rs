@@ -1,7 +1,9 @@
 //! Finding a send whose answer was lost (twilio.md §4): list the account's Messages filtered by
 //! `To`, `From` and `DateSent>` (the day the send started, in UTC) and take the newest whose text
 //! is ours and that was created since the send started. Twilio has no idempotency key, so this
-//! is how a timed-out create is told apart from one that never arrived.
+//! is how a timed-out create is told apart from one that never arrived. "Not found" is said only
+//! when the page holds the whole listing; a longer one cannot prove absence, so it is an error
+//! (the send stays ambiguous rather than risk a second copy).
 
 use super::{normalise_id, price_cents, Twilio, NAME};
 use crate::providers::http::{self, Call};
@@ -12,6 +14,7 @@ use smsgate_actors::ports::{ProviderError, SendLookup, SendReceipt, SendRequest}
 #[derive(Deserialize)]
 struct ListAnswer {
     messages: Vec<Listed>,
+    next_page_uri: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +59,14 @@ pub async fn look_up_send(
             && m.to.as_deref().is_none_or(|to| to == request.to.as_str())
             && created.is_none_or(|at| at >= since)
     });
+    let complete = answer.next_page_uri.as_deref().is_none_or(str::is_empty);
     Ok(match found {
+        None if !complete => {
+            return Err(ProviderError::new(
+                smsgate_actors::ports::ProviderErrorKind::Unavailable,
+                "Twilio listed more messages than one page: the send could not be ruled out",
+            ))
+        }
         Some(m) => {
             let segments = m
                 .num_segments

@@ -64,6 +64,8 @@ pub struct FakeTwilio {
     mode: Arc<Mutex<Mode>>,
     taken: Arc<Mutex<Vec<Taken>>>,
     server: Arc<Mutex<Option<super::Running>>>,
+    /// The list route says there are more pages than the one it answers.
+    list_truncated: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeTwilio {
@@ -74,6 +76,7 @@ impl FakeTwilio {
             mode: Arc::new(Mutex::new(Mode::Ok)),
             taken: Arc::default(),
             server: Arc::default(),
+            list_truncated: Arc::default(),
         };
         let running = super::Running::start("127.0.0.1:0".parse().unwrap(), fake.router()).await;
         fake.addr = running.addr;
@@ -99,6 +102,12 @@ impl FakeTwilio {
     pub async fn restore(&self) {
         let running = super::Running::start(self.addr, self.router()).await;
         *self.server.lock().unwrap() = Some(running);
+    }
+
+    /// From now on the list route answers with a `next_page_uri`, as for a long listing.
+    pub fn truncate_lists(&self) {
+        self.list_truncated
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The messages the fake accepted (the provider "has" them), in order.
@@ -290,7 +299,11 @@ fn list(fake: &FakeTwilio, query: &str) -> serde_json::Value {
         })
         .collect();
     json!({
-        "messages": messages, "page": 0, "page_size": 50, "next_page_uri": null,
+        "messages": messages, "page": 0, "page_size": 50,
+        "next_page_uri": fake
+            .list_truncated
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| format!("/2010-04-01/Accounts/{SID}/Messages.json?PageSize=50&Page=1")),
         "first_page_uri": format!("/2010-04-01/Accounts/{SID}/Messages.json?PageSize=50&Page=0"),
         "uri": format!("/2010-04-01/Accounts/{SID}/Messages.json"),
     })

@@ -104,6 +104,32 @@ async fn a_time_out_unknown_to_twilio_is_sent_once_elsewhere() {
     .await;
 }
 
+/// A listing longer than one page cannot prove the send never arrived: the look-up stays
+/// undecided and the message fails as INTERRUPTED rather than risk a second copy.
+#[tokio::test]
+async fn a_look_up_that_cannot_rule_the_send_out_never_resends_it() {
+    let rig = rig().await;
+    rig.twilio.set_mode(Mode::Lost);
+    rig.twilio.truncate_lists();
+    let id = rig.send("undecided").await;
+    let (message, events) = rig.settled(&id, "FAILED").await;
+    assert_eq!(
+        events,
+        ["QUEUED", "SENDING twilio", "FAILED twilio INTERRUPTED"]
+    );
+    assert_eq!(message["attempts"], 1);
+    let lookups = rig
+        .twilio
+        .journal
+        .all()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/Messages.json"))
+        .count();
+    assert_eq!(lookups, 3, "reconcile_attempts look-ups, then it gives up");
+    assert_eq!(rig.taken("undecided"), 0);
+    assert_eq!(rig.smso.journal.to_path("/api/v1/send").len(), 0);
+}
+
 /// SMSO cannot list what it received: a stalled send is FAILED as INTERRUPTED (the 'unknown,
 /// not resent' state admins see), sent once, never tried elsewhere.
 #[tokio::test]
