@@ -83,7 +83,10 @@ async fn the_generic_provider_sends_the_templated_json_and_never_polls() {
 #[tokio::test]
 async fn an_error_inside_a_200_and_a_429_are_read_as_the_settings_say() {
     let fake = FakeGeneric::start().await;
-    let (app, _) = spawn_with_providers(vec![generic(&fake, json!({}))], None).await;
+    // The circuit stays closed through the failures below: the earlier messages keep failing
+    // in the background, and an open circuit would hold the last one back for its cool-down.
+    let settings = json!({ "breaker_consecutive_failures": 100, "breaker_window": 1000 });
+    let (app, _) = spawn_with_providers(vec![generic(&fake, settings)], None).await;
     let refused = app
         .send_sms(json!({ "to": "+40722000000", "body": "x" }))
         .await;
