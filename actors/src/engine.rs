@@ -518,6 +518,13 @@ fn same_request(a: &Message, b: &Message) -> bool {
         && a.message_type == b.message_type
         && a.sender == b.sender
         && a.pinned_provider == b.pinned_provider
+        && validity_secs(a) == validity_secs(b)
+}
+
+/// A message's validity to the nearest second: stores may keep times at millisecond precision,
+/// so the exact difference of a stored message and a new request can differ by a fraction.
+fn validity_secs(message: &Message) -> i64 {
+    ((message.expires_at - message.created_at).num_milliseconds() + 500).div_euclid(1000)
 }
 
 /// Lets a shared store error be the source of an engine error.

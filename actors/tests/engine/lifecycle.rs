@@ -133,6 +133,18 @@ async fn an_idempotency_key_returns_the_first_message_and_refuses_a_different_re
     assert_eq!(again.id, first.id);
     let other = h.engine.send(keyed("code 2")).await.unwrap_err();
     assert!(matches!(other, EngineError::Conflict(_)), "{other:?}");
+    let longer = h
+        .engine
+        .send(SendSms {
+            validity_secs: Some(3_600),
+            ..keyed("code 1")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(longer, EngineError::Conflict(_)),
+        "another validity is another request: {longer:?}"
+    );
     assert_eq!(fakes[0].call_count(), 1, "the duplicate was not sent again");
 }
 
