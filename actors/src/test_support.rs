@@ -37,6 +37,7 @@ struct MemoryInner {
     keys: HashMap<String, MessageId>,
     providers: Vec<ProviderConfig>,
     stats: StatsTable,
+    alerts: Vec<crate::alerts::Alert>,
 }
 
 /// An in-memory `Store`. `set_failing(true)` makes every write fail as an unreachable store would.
@@ -84,6 +85,38 @@ impl MemoryStore {
         } else {
             Ok(())
         }
+    }
+}
+
+#[async_trait]
+impl crate::ports::AlertLog for MemoryStore {
+    async fn record_alert(&self, alert: &crate::alerts::Alert) -> Result<(), StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        if !inner
+            .alerts
+            .iter()
+            .any(|a| a.id == alert.id && a.notice == alert.notice)
+        {
+            inner.alerts.push(alert.clone());
+        }
+        Ok(())
+    }
+
+    async fn alert_history(
+        &self,
+        query: &crate::alerts::AlertQuery,
+    ) -> Result<Vec<crate::alerts::Alert>, StoreError> {
+        self.check()?;
+        let mut found: Vec<_> = lock(&self.inner)
+            .alerts
+            .iter()
+            .filter(|a| query.matches(a))
+            .cloned()
+            .collect();
+        found.sort_by(crate::alerts::newest_first);
+        found.truncate(query.limit);
+        Ok(found)
     }
 }
 

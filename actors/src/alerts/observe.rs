@@ -1,0 +1,207 @@
+//! What the Alerts actor has seen: accepted volume (overall and per country prefix), each
+//! provider's attempt outcomes and spending, recent OTP recipients, and since when each provider
+//! has looked down. Counted in one-minute buckets at the alert clock's time; never any I/O.
+
+use crate::{
+    domain::{event::ErrorKind, Message, MessageStatus, MessageType, Money},
+    router::ProviderView,
+};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Width of a bucket, in seconds: fine enough for minute windows, coarse enough for a week.
+const BUCKET_S: i64 = 60;
+
+/// Counts per minute.
+#[derive(Debug, Clone, Default)]
+pub struct Buckets(BTreeMap<i64, i64>);
+
+impl Buckets {
+    fn index(at: DateTime<Utc>) -> i64 {
+        at.timestamp().div_euclid(BUCKET_S)
+    }
+
+    pub fn add(&mut self, at: DateTime<Utc>, n: i64) {
+        *self.0.entry(Self::index(at)).or_default() += n;
+    }
+
+    /// The counts of the minutes in (`from`, `to`], whole minutes at both ends.
+    pub fn sum(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        let (a, b) = (Self::index(from), Self::index(to));
+        if a >= b {
+            return 0;
+        }
+        self.0.range(a + 1..=b).map(|(_, n)| n).sum()
+    }
+
+    fn prune(&mut self, before: DateTime<Utc>) {
+        self.0 = self.0.split_off(&Self::index(before));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSeen {
+    pub ok: Buckets,
+    pub failed: Buckets,
+    /// In millicents.
+    pub spent: Buckets,
+}
+
+/// Why a provider looks down, and since when it has without a break.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Down {
+    pub since: DateTime<Utc>,
+    pub reasons: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Observations {
+    /// When observing began: earlier hours have no figures, so they are not a baseline.
+    pub started_at: DateTime<Utc>,
+    pub providers: HashMap<String, ProviderSeen>,
+    pub volume: Buckets,
+    pub by_country: HashMap<String, Buckets>,
+    /// (when, recipient) of recent OTPs, oldest first.
+    pub otps: VecDeque<(DateTime<Utc>, String)>,
+    pub down: HashMap<String, Down>,
+}
+
+impl Observations {
+    pub fn new(started_at: DateTime<Utc>) -> Self {
+        Self {
+            started_at,
+            providers: HashMap::new(),
+            volume: Buckets::default(),
+            by_country: HashMap::new(),
+            otps: VecDeque::new(),
+            down: HashMap::new(),
+        }
+    }
+
+    /// One stored change from the updates bus.
+    pub fn observe(&mut self, m: &Message, now: DateTime<Utc>) {
+        if m.status == MessageStatus::Queued && m.events.len() == 1 {
+            self.volume.add(now, 1);
+            if let Some(prefix) = country_prefix(m.to.as_str()) {
+                self.by_country.entry(prefix).or_default().add(now, 1);
+            }
+            if m.message_type == MessageType::Otp {
+                self.otps.push_back((now, m.to.as_str().to_owned()));
+            }
+            return;
+        }
+        let Some(event) = m.events.last() else {
+            return;
+        };
+        let Some(provider) = event.provider.clone().or_else(|| m.provider.clone()) else {
+            return;
+        };
+        match m.status {
+            MessageStatus::Sent => {
+                let seen = self.providers.entry(provider).or_default();
+                seen.ok.add(now, 1);
+                if let Some(cost) = m.cost {
+                    seen.spent.add(now, cost.millicents());
+                }
+            }
+            MessageStatus::Retrying | MessageStatus::Failed => {
+                if event
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| counts_against_provider(e.kind))
+                {
+                    self.providers
+                        .entry(provider)
+                        .or_default()
+                        .failed
+                        .add(now, 1);
+                }
+            }
+            MessageStatus::Queued
+            | MessageStatus::Sending
+            | MessageStatus::Delivered
+            | MessageStatus::Undelivered
+            | MessageStatus::Expired => {}
+        }
+    }
+
+    /// The providers' health on this tick: a provider that stays down keeps its `since`.
+    pub fn track_providers(&mut self, providers: &[ProviderView], now: DateTime<Utc>) {
+        let mut still = HashMap::new();
+        for p in providers.iter().filter(|p| p.config.is_active) {
+            let mut reasons = Vec::new();
+            if !p.running {
+                reasons.push("not running");
+            }
+            match p.health.circuit {
+                crate::policy::breaker::CircuitState::Closed => {}
+                crate::policy::breaker::CircuitState::Open
+                | crate::policy::breaker::CircuitState::HalfOpen => reasons.push("circuit open"),
+            }
+            if p.health.balance_check_failing {
+                reasons.push("balance checks failing");
+            }
+            if reasons.is_empty() {
+                continue;
+            }
+            let since = self.down.get(&p.config.slug).map_or(now, |d| d.since);
+            still.insert(p.config.slug.clone(), Down { since, reasons });
+        }
+        self.down = still;
+    }
+
+    /// Forgets what no rule looks at any more.
+    pub fn prune(&mut self, now: DateTime<Utc>, keep: Duration) {
+        let before = now - keep;
+        self.volume.prune(before);
+        self.by_country.retain(|_, b| {
+            b.prune(before);
+            !b.is_empty()
+        });
+        self.providers.retain(|_, p| {
+            p.ok.prune(before);
+            p.failed.prune(before);
+            p.spent.prune(before);
+            !(p.ok.is_empty() && p.failed.is_empty() && p.spent.is_empty())
+        });
+        while self.otps.front().is_some_and(|(at, _)| *at < before) {
+            self.otps.pop_front();
+        }
+    }
+
+    /// Money spent through `provider` in (`from`, `to`].
+    pub fn spent(&self, provider: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Money {
+        Money::from_millicents(
+            self.providers
+                .get(provider)
+                .map_or(0, |p| p.spent.sum(from, to)),
+        )
+    }
+}
+
+/// Failures that say something about the provider, not about the message or about us.
+fn counts_against_provider(kind: ErrorKind) -> bool {
+    match kind {
+        ErrorKind::InvalidCredentials
+        | ErrorKind::InsufficientCredit
+        | ErrorKind::RateLimited
+        | ErrorKind::Timeout
+        | ErrorKind::ProviderUnavailable
+        | ErrorKind::Rejected => true,
+        ErrorKind::InvalidRecipient
+        | ErrorKind::InvalidContent
+        | ErrorKind::NoProvider
+        | ErrorKind::Interrupted
+        | ErrorKind::Expired => false,
+    }
+}
+
+/// `+40` for a Romanian number: the country calling code of an E.164 number.
+pub fn country_prefix(e164: &str) -> Option<String> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    Some(format!("+{}", number.code().value()))
+}
