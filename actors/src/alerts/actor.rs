@@ -5,7 +5,7 @@
 //!   `Tick` (its own interval), `Evaluate` (tests and admins: evaluate now and answer).
 //! - Tells: the log (warn on firing and repeats, info on resolve, structured fields), the alert
 //!   bus (the GraphQL `alerts` subscription), each configured `AlertSink` (the webhook), and the
-//!   `AlertLog` (history). Sinks and the log run in tasks: a handler never awaits I/O.
+//!   `AlertLog` (history), in that order per notice, from one task: a handler never awaits I/O.
 //! - Time comes from the injected `Clock`, so tests move it without sleeping.
 //! - On a crash: the supervisor restarts it; the firing alerts are rebuilt from the alert
 //!   history (so nothing fires twice or stays unresolved), the windows refill from new changes.
@@ -23,7 +23,10 @@ use chrono::Duration;
 use futures::{stream::BoxStream, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Notices waiting to be stored and told; far more than one tick makes.
+const TELL_QUEUE: usize = 1_024;
 
 /// How many past notices are read at start to find the alerts still firing.
 const RESTORE_LIMIT: usize = 1_000;
@@ -94,6 +97,8 @@ pub struct AlertsState {
     seen: Observations,
     lifecycle: Lifecycle,
     observed: u64,
+    /// The task that stores each notice, then hands it to the sinks and subscribers.
+    teller: mpsc::Sender<Arc<Alert>>,
     /// The longest look-back of any rule: older buckets are dropped.
     keep: Duration,
 }
@@ -154,6 +159,7 @@ impl Actor for Alerts {
             "alerts started"
         );
         Ok(AlertsState {
+            teller: spawn_teller(&args),
             args,
             seen: Observations::new(started_at),
             lifecycle,
@@ -226,21 +232,32 @@ impl AlertsState {
                     "ALERT {}", alert.message
                 ),
             }
-            let alert = Arc::new(alert.clone());
-            self.args.alerts.publish(alert.clone());
-            for sink in &self.args.sinks {
-                sink.notify(alert.clone());
+            if self.teller.try_send(Arc::new(alert.clone())).is_err() {
+                tracing::error!(alert.id = %alert.id, "alert notices are backing up: this one is only logged");
             }
         }
-        // One task per tick keeps the history in the order the notices were made.
-        let log = self.args.log.clone();
-        let batch = notices.to_vec();
-        tokio::spawn(async move {
-            for alert in &batch {
-                if let Err(err) = log.record_alert(alert).await {
-                    tracing::error!(alert.id = %alert.id, error.message = %err, "could not store an alert notice");
-                }
-            }
-        });
     }
+}
+
+/// Stores each notice, then tells the sinks, then the subscribers, one notice after another
+/// so their order holds: a subscriber (or `alertHistory` reader) who sees a notice can find it
+/// stored. A store failure is logged and the notice is told anyway: a person must hear of it.
+/// Ends when the actor (its sender) is gone.
+fn spawn_teller(args: &AlertsArgs) -> mpsc::Sender<Arc<Alert>> {
+    let (tx, mut rx) = mpsc::channel::<Arc<Alert>>(TELL_QUEUE);
+    let log = args.log.clone();
+    let sinks = args.sinks.clone();
+    let bus = args.alerts.clone();
+    tokio::spawn(async move {
+        while let Some(alert) = rx.recv().await {
+            if let Err(err) = log.record_alert(&alert).await {
+                tracing::error!(alert.id = %alert.id, error.message = %err, "could not store an alert notice");
+            }
+            for sink in &sinks {
+                sink.notify(alert.clone());
+            }
+            bus.publish(alert);
+        }
+    });
+    tx
 }
