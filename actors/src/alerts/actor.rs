@@ -28,6 +28,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 /// Notices waiting to be stored and told; far more than one tick makes.
 const TELL_QUEUE: usize = 1_024;
 
+/// How long the start waits for the alert history.
+const RESTORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How many past notices are read at start to find the alerts still firing.
 const RESTORE_LIMIT: usize = 1_000;
 
@@ -135,17 +138,22 @@ impl Actor for Alerts {
             }
         });
         // Start-up read: nothing waits behind it yet. Without history, alerts start closed.
-        let history = match args
-            .log
-            .alert_history(&AlertQuery {
-                limit: RESTORE_LIMIT,
-                ..AlertQuery::default()
-            })
-            .await
-        {
-            Ok(history) => history,
-            Err(err) => {
+        // Bounded, so an unreachable store cannot hold up the supervisor that starts us.
+        let query = AlertQuery {
+            limit: RESTORE_LIMIT,
+            ..AlertQuery::default()
+        };
+        let read = args.log.alert_history(&query);
+        let history = match tokio::time::timeout(RESTORE_TIMEOUT, read).await {
+            Ok(Ok(history)) => history,
+            Ok(Err(err)) => {
                 tracing::warn!(error.message = %err, "could not read the alert history; open alerts may fire again");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the alert history did not answer in time; open alerts may fire again"
+                );
                 Vec::new()
             }
         };

@@ -61,7 +61,7 @@ impl Default for AlertsConfig {
             failure_rate: 0.25,
             failure_window_s: 900,
             failure_min_attempts: 20,
-            provider_down_after_s: 60,
+            provider_down_after_s: 30,
             volume_factor: 5.0,
             volume_min: 100,
             baseline_days: 7,

@@ -242,8 +242,7 @@ fn unusual_volume(
 fn otp_burst(config: &AlertsConfig, seen: &Observations, now: DateTime<Utc>) -> Vec<Condition> {
     let from = now - secs(config.otp_window_s);
     let mut ranges: BTreeMap<String, (usize, BTreeSet<&str>)> = BTreeMap::new();
-    for (at, number) in seen.otps.iter().filter(|(at, _)| *at > from && *at <= now) {
-        let _ = at;
+    for (_, number) in seen.otps.iter().filter(|(at, _)| *at > from && *at <= now) {
         let digits = config.otp_range_digits;
         // "+40" and a few digits are a country, not a range: only whole numbers are grouped.
         if number.len() <= digits + 4 {

@@ -280,27 +280,27 @@ fn high_failure_rate_needs_enough_attempts_in_the_window_and_only_counts_provide
 
 #[test]
 fn provider_down_fires_only_after_the_threshold_and_restarts_its_clock_when_up() {
-    let config = AlertsConfig::default(); // 60 s
+    let config = AlertsConfig::default(); // 30 s
     let mut seen = Observations::new(t0());
     let open = [view("a", None, CircuitState::Open)];
     let mut failing = view("b", None, CircuitState::Closed);
     failing.health.balance_check_failing = true;
     let failing = [failing];
     seen.track_providers(&open, t0());
-    let at = t0() + Duration::seconds(59);
+    let at = t0() + Duration::seconds(29);
     seen.track_providers(&open, at);
     assert!(rules_of(&config, &seen, &open, at).is_empty());
-    let at = t0() + Duration::seconds(60);
+    let at = t0() + Duration::seconds(30);
     seen.track_providers(&open, at);
     assert_eq!(
         rules_of(&config, &seen, &open, at),
         [(AlertRule::ProviderDown, "a".to_owned())]
     );
-    // Up again, then down again: it has to stay down a full minute once more.
+    // Up again, then down again: it has to stay down the full 30 s once more.
     let up = [view("a", None, CircuitState::Closed)];
     seen.track_providers(&up, at);
     seen.track_providers(&open, at + Duration::seconds(1));
-    assert!(rules_of(&config, &seen, &open, at + Duration::seconds(30)).is_empty());
+    assert!(rules_of(&config, &seen, &open, at + Duration::seconds(20)).is_empty());
     // Balance checks failing count too.
     seen.track_providers(&failing, t0());
     seen.track_providers(&failing, t0() + Duration::minutes(2));
