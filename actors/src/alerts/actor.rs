@@ -19,7 +19,6 @@ use crate::{
     router::Directory,
     updates::UpdateBus,
 };
-use chrono::Duration;
 use futures::{stream::BoxStream, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -102,8 +101,8 @@ pub struct AlertsState {
     observed: u64,
     /// The task that stores each notice, then hands it to the sinks and subscribers.
     teller: mpsc::Sender<Arc<Alert>>,
-    /// The longest look-back of any rule: older buckets are dropped.
-    keep: Duration,
+    /// How far back the rules look: older observations are dropped.
+    keep: super::observe::Horizons,
 }
 
 impl Actor for Alerts {
@@ -159,7 +158,7 @@ impl Actor for Alerts {
         };
         let lifecycle = Lifecycle::restore(&history);
         myself.send_interval(args.config.tick(), || AlertsMsg::Tick);
-        let keep = Duration::days(i64::from(args.config.baseline_days) + 1);
+        let keep = args.config.horizons();
         let started_at = args.clock.now();
         tracing::info!(
             open = lifecycle.open_count(),

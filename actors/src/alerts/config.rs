@@ -89,6 +89,16 @@ impl AlertsConfig {
         secs(self.cooldown_s)
     }
 
+    /// How far back the rules look, so older observations can be dropped.
+    pub fn horizons(&self) -> super::observe::Horizons {
+        let hour = chrono::Duration::hours(1);
+        super::observe::Horizons {
+            providers: secs(self.failure_window_s.max(self.spend_window_s)) + hour,
+            volume: chrono::Duration::days(i64::from(self.baseline_days)) + hour * 2,
+            otps: secs(self.otp_window_s),
+        }
+    }
+
     /// The first setting that makes no sense, as (key, reason).
     pub fn problem(&self) -> Option<(&'static str, String)> {
         if let Some(unknown) = self

@@ -1,6 +1,8 @@
 //! What the Alerts actor has seen: accepted volume (overall and per country prefix), each
 //! provider's attempt outcomes and spending, recent OTP recipients, and since when each provider
-//! has looked down. Counted in one-minute buckets at the alert clock's time; never any I/O.
+//! has looked down. Counted in time buckets at the alert clock's time; never any I/O. Memory is
+//! bounded by the windows: provider figures by minute for the longest provider window, volume
+//! by ten minutes for the baseline days, OTP recipients for the OTP window only.
 
 use crate::{
     domain::{event::ErrorKind, Message, MessageStatus, MessageType, Money},
@@ -9,38 +11,67 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-/// Width of a bucket, in seconds: fine enough for minute windows, coarse enough for a week.
-const BUCKET_S: i64 = 60;
+/// Counts per time bucket.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    /// Width of a bucket, in seconds.
+    width: i64,
+    counts: BTreeMap<i64, i64>,
+}
 
-/// Counts per minute.
-#[derive(Debug, Clone, Default)]
-pub struct Buckets(BTreeMap<i64, i64>);
+impl Default for Buckets {
+    /// By minute: fine enough for the provider windows (minutes to an hour).
+    fn default() -> Self {
+        Self::new(60)
+    }
+}
 
 impl Buckets {
-    fn index(at: DateTime<Utc>) -> i64 {
-        at.timestamp().div_euclid(BUCKET_S)
+    pub fn new(width_s: i64) -> Self {
+        Self {
+            width: width_s.max(1),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// By ten minutes: volume is compared hour with hour over days, and a week of minutes for
+    /// every destination country would be a lot of memory for no better answer.
+    pub fn coarse() -> Self {
+        Self::new(600)
+    }
+
+    fn index(&self, at: DateTime<Utc>) -> i64 {
+        at.timestamp().div_euclid(self.width)
     }
 
     pub fn add(&mut self, at: DateTime<Utc>, n: i64) {
-        *self.0.entry(Self::index(at)).or_default() += n;
+        *self.counts.entry(self.index(at)).or_default() += n;
     }
 
-    /// The counts of the minutes in (`from`, `to`], whole minutes at both ends.
+    /// The counts of the buckets in (`from`, `to`], whole buckets at both ends.
     pub fn sum(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-        let (a, b) = (Self::index(from), Self::index(to));
+        let (a, b) = (self.index(from), self.index(to));
         if a >= b {
             return 0;
         }
-        self.0.range(a + 1..=b).map(|(_, n)| n).sum()
+        self.counts.range(a + 1..=b).map(|(_, n)| n).sum()
     }
 
     fn prune(&mut self, before: DateTime<Utc>) {
-        self.0 = self.0.split_off(&Self::index(before));
+        self.counts = self.counts.split_off(&self.index(before));
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.counts.is_empty()
     }
+}
+
+/// How far back each kind of observation is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizons {
+    pub providers: Duration,
+    pub volume: Duration,
+    pub otps: Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -75,7 +106,7 @@ impl Observations {
         Self {
             started_at,
             providers: HashMap::new(),
-            volume: Buckets::default(),
+            volume: Buckets::coarse(),
             by_country: HashMap::new(),
             otps: VecDeque::new(),
             down: HashMap::new(),
@@ -87,7 +118,10 @@ impl Observations {
         if m.status == MessageStatus::Queued && m.events.len() == 1 {
             self.volume.add(now, 1);
             if let Some(prefix) = country_prefix(m.to.as_str()) {
-                self.by_country.entry(prefix).or_default().add(now, 1);
+                self.by_country
+                    .entry(prefix)
+                    .or_insert_with(Buckets::coarse)
+                    .add(now, 1);
             }
             if m.message_type == MessageType::Otp {
                 self.otps.push_back((now, m.to.as_str().to_owned()));
@@ -155,19 +189,21 @@ impl Observations {
     }
 
     /// Forgets what no rule looks at any more.
-    pub fn prune(&mut self, now: DateTime<Utc>, keep: Duration) {
-        let before = now - keep;
+    pub fn prune(&mut self, now: DateTime<Utc>, keep: Horizons) {
+        let before = now - keep.volume;
         self.volume.prune(before);
         self.by_country.retain(|_, b| {
             b.prune(before);
             !b.is_empty()
         });
+        let before = now - keep.providers;
         self.providers.retain(|_, p| {
             p.ok.prune(before);
             p.failed.prune(before);
             p.spent.prune(before);
             !(p.ok.is_empty() && p.failed.is_empty() && p.spent.is_empty())
         });
+        let before = now - keep.otps;
         while self.otps.front().is_some_and(|(at, _)| *at < before) {
             self.otps.pop_front();
         }

@@ -414,3 +414,39 @@ fn a_disabled_rule_never_fires() {
     };
     assert_eq!(bad.problem().map(|p| p.0), Some("alerts.disabled"));
 }
+
+#[test]
+fn old_observations_are_forgotten_so_memory_stays_bounded() {
+    let config = AlertsConfig::default();
+    let mut seen = Observations::new(t0());
+    // A day of one OTP a minute to ever new numbers, and sends through a provider.
+    for m in 0..24 * 60 {
+        let at = t0() + Duration::minutes(m);
+        seen.observe(&queued(&format!("+40755{m:06}"), MessageType::Otp), at);
+        seen.observe(
+            &message(
+                "+40755123456",
+                MessageType::Otp,
+                MessageStatus::Sent,
+                Some("a"),
+                None,
+            ),
+            at,
+        );
+        seen.prune(at, config.horizons());
+    }
+    // Only the OTP window (5 min) of recipients is kept, and the provider's last two hours.
+    assert!(seen.otps.len() <= 6, "{}", seen.otps.len());
+    let now = t0() + Duration::minutes(24 * 60 - 1);
+    let a = &seen.providers["a"];
+    assert_eq!(
+        a.ok.sum(now - Duration::hours(24), now),
+        a.ok.sum(now - Duration::hours(3), now)
+    );
+    assert!(a.ok.sum(now - Duration::hours(3), now) <= 2 * 60 + 1);
+    // A week on, the volume of that day has left the baseline too.
+    let later = now + Duration::days(8);
+    seen.prune(later, config.horizons());
+    assert_eq!(seen.volume.sum(t0() - Duration::hours(1), later), 0);
+    assert!(seen.by_country.is_empty() && seen.providers.is_empty());
+}
