@@ -326,6 +326,8 @@ pub struct ScriptedProvider {
     script: Mutex<VecDeque<Scripted>>,
     calls: Mutex<Vec<SendRequest>>,
     balance: Mutex<Option<Money>>,
+    /// When set, balance checks fail as an unreachable balance API would.
+    balance_fails: AtomicBool,
     /// When set, each accepted send is followed by a DELIVERED receipt.
     auto_deliver: AtomicBool,
     gate: Semaphore,
@@ -341,6 +343,7 @@ impl ScriptedProvider {
             script: Mutex::new(VecDeque::new()),
             calls: Mutex::new(Vec::new()),
             balance: Mutex::new(None),
+            balance_fails: AtomicBool::new(false),
             auto_deliver: AtomicBool::new(true),
             gate: Semaphore::new(0),
             gated: AtomicBool::new(false),
@@ -364,6 +367,10 @@ impl ScriptedProvider {
 
     pub fn set_balance(&self, cents: Option<f64>) {
         *lock(&self.balance) = cents.map(Money::from_cents);
+    }
+
+    pub fn set_balance_failing(&self, failing: bool) {
+        self.balance_fails.store(failing, Ordering::SeqCst);
     }
 
     pub fn set_auto_deliver(&self, on: bool) {
@@ -456,6 +463,12 @@ impl SmsProvider for ScriptedProvider {
     }
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
+        if self.balance_fails.load(Ordering::SeqCst) {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Unavailable,
+                "scripted balance failure",
+            ));
+        }
         Ok(Balance {
             credit: *lock(&self.balance),
         })

@@ -474,3 +474,36 @@ async fn try_alerts_actor(s: &Setup) -> Option<ractor::ActorRef<AlertsMsg>> {
 async fn alerts_actor(s: &Setup) -> ractor::ActorRef<AlertsMsg> {
     try_alerts_actor(s).await.expect("alerts running")
 }
+
+#[tokio::test]
+async fn failing_balance_checks_count_as_down_until_one_succeeds() {
+    let s = setup(&[("a", true, 0)], None, quiet(AlertsConfig::default())).await;
+    let id = s.h.engine.provider("a").await.unwrap().config.id;
+    // The restarted actor checks its balance at once; the check fails.
+    s.fakes[0].set_balance_failing(true);
+    s.h.engine.reload_provider(id.clone());
+    s.wait_for_provider("a", |p| p.health.balance_check_failing)
+        .await;
+    assert_eq!(s.evaluate().await, []);
+    s.advance(31);
+    let fired = s.h.engine.evaluate_alerts().await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(
+        (fired[0].rule, fired[0].subject.as_str()),
+        (AlertRule::ProviderDown, "a")
+    );
+    assert!(
+        fired[0].message.contains("balance checks failing"),
+        "{}",
+        fired[0].message
+    );
+
+    s.fakes[0].set_balance_failing(false);
+    s.h.engine.reload_provider(id);
+    s.wait_for_provider("a", |p| p.running && !p.health.balance_check_failing)
+        .await;
+    assert_eq!(
+        s.evaluate().await,
+        [resolved(AlertRule::ProviderDown, "a", 1)]
+    );
+}
