@@ -130,6 +130,7 @@ impl Application {
             .start_alerts(crate::alerts::setup(&settings.alerts, alert_log)?)
             .await
             .context("the alerts did not start")?;
+        banner.push(settings.alerts.summary());
         seed_declared_providers(&engine, &settings, &configured, &mut banner).await?;
         let providers = engine.providers().await?;
         banner.push(format!(

@@ -130,7 +130,33 @@ pub(super) fn validate(raw: Option<toml::Table>) -> Result<AlertSettings, Config
     Ok(AlertSettings { rules, webhook })
 }
 
+/// Scheme and host of a URL: its path and query may carry a token.
+fn shown_url(url: &str) -> String {
+    url.split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}/…", rest.split('/').next().unwrap_or("")))
+        .unwrap_or_default()
+}
+
 impl AlertSettings {
+    /// The start-up banner's line: where alerts go.
+    pub fn summary(&self) -> String {
+        let rules = smsgate_actors::alerts::AlertRule::ALL
+            .iter()
+            .filter(|r| self.rules.is_enabled(**r))
+            .count();
+        match &self.webhook {
+            Some(w) => format!(
+                "alerts: {rules} rules, every {} ms, to the log, GraphQL and the webhook {}",
+                self.rules.tick_ms,
+                shown_url(&w.url)
+            ),
+            None => format!(
+                "alerts: {rules} rules, every {} ms, to the log and GraphQL (no webhook url set)",
+                self.rules.tick_ms
+            ),
+        }
+    }
+
     /// For `config check`: the rules as set, the webhook's secret only as set or not.
     pub fn redacted(&self) -> toml::Value {
         let mut table = toml::Value::try_from(&self.rules)
@@ -143,15 +169,7 @@ impl AlertSettings {
                 webhook.insert("url".into(), toml::Value::String("[not set]".into()));
             }
             Some(w) => {
-                // The URL may carry a token in its query: only its scheme and host are shown.
-                let shown = w
-                    .url
-                    .split_once("://")
-                    .map(|(scheme, rest)| {
-                        format!("{scheme}://{}/…", rest.split('/').next().unwrap_or(""))
-                    })
-                    .unwrap_or_default();
-                webhook.insert("url".into(), toml::Value::String(shown));
+                webhook.insert("url".into(), toml::Value::String(shown_url(&w.url)));
                 webhook.insert("secret".into(), toml::Value::String("[redacted]".into()));
                 webhook.insert(
                     "max_attempts".into(),
