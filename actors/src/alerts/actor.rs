@@ -8,14 +8,15 @@
 //!   `AlertLog` (history), in that order per notice, from one task: a handler never awaits I/O.
 //! - Time comes from the injected `Clock`, so tests move it without sleeping.
 //! - On a crash: the supervisor restarts it; the firing alerts are rebuilt from the alert
-//!   history (so nothing fires twice or stays unresolved), the windows refill from new changes.
+//!   history (so nothing fires twice or stays unresolved), the volume baseline from the stored
+//!   messages (read in a task, `Seeded`), and the short windows refill from new changes.
 
 use super::{
     lifecycle::Lifecycle, observe::Observations, rules, Alert, AlertQuery, AlertState, AlertsConfig,
 };
 use crate::{
-    domain::Message,
-    ports::{AlertLog, AlertSink, Clock},
+    domain::{Message, MessageFilter, PageRequest},
+    ports::{AlertLog, AlertSink, Clock, Store},
     router::Directory,
     updates::UpdateBus,
 };
@@ -29,6 +30,11 @@ const TELL_QUEUE: usize = 1_024;
 
 /// How long the start waits for the alert history.
 const RESTORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Most messages read at start for the volume baseline; past it, the baseline covers fewer days
+/// and is judged once enough have been observed.
+const SEED_LIMIT: usize = 200_000;
+const SEED_PAGE: usize = 1_000;
 
 /// How many past notices are read at start to find the alerts still firing.
 const RESTORE_LIMIT: usize = 1_000;
@@ -72,9 +78,15 @@ pub enum AlertsMsg {
     Tick,
     /// Evaluates now and answers with the notices made.
     Evaluate(RpcReplyPort<Vec<Alert>>),
-    /// How many changes it has observed since it started, so tests move the clock only once
-    /// what they sent has been counted.
+    /// How many changes it has observed since it started (stored messages read for the
+    /// baseline included), so tests move the clock only once what they sent has been counted.
     ObservedCount(RpcReplyPort<u64>),
+    /// Volume from before the start, read from the store for the baseline: (created at,
+    /// country prefix) of each message, and the time from which the read is complete.
+    Seeded {
+        volume: Vec<(chrono::DateTime<chrono::Utc>, Option<String>)>,
+        complete_from: chrono::DateTime<chrono::Utc>,
+    },
     /// An injected fault, for supervision tests: the handler fails and the actor dies.
     #[cfg(any(test, feature = "test-support"))]
     Crash,
@@ -90,6 +102,8 @@ pub struct AlertsArgs {
     pub log: Arc<dyn AlertLog>,
     pub sinks: Vec<Arc<dyn AlertSink>>,
     pub updates: UpdateBus,
+    /// The messages, read once at start so the volume baseline does not begin empty.
+    pub store: Arc<dyn Store>,
     pub directory: watch::Receiver<Directory>,
     pub alerts: AlertBus,
 }
@@ -160,6 +174,9 @@ impl Actor for Alerts {
         myself.send_interval(args.config.tick(), || AlertsMsg::Tick);
         let keep = args.config.horizons();
         let started_at = args.clock.now();
+        if args.config.is_enabled(super::AlertRule::UnusualVolume) {
+            seed_volume(&args, &myself, started_at);
+        }
         tracing::info!(
             open = lifecycle.open_count(),
             tick_ms = args.config.tick_ms,
@@ -186,6 +203,18 @@ impl Actor for Alerts {
                 let now = state.args.clock.now();
                 state.seen.observe(&m, now);
                 state.observed += 1;
+            }
+            AlertsMsg::Seeded {
+                volume,
+                complete_from,
+            } => {
+                tracing::info!(
+                    messages = volume.len(),
+                    from = %complete_from,
+                    "alert volume baseline read from the store"
+                );
+                state.seen.seed(&volume, complete_from);
+                state.observed += volume.len() as u64;
             }
             AlertsMsg::ObservedCount(reply) => {
                 let _ = reply.send(state.observed);
@@ -267,4 +296,58 @@ fn spawn_teller(args: &AlertsArgs) -> mpsc::Sender<Arc<Alert>> {
         }
     });
     tx
+}
+
+/// Reads, in a task, the messages of the baseline days created before `started_at`, newest
+/// first, at most `SEED_LIMIT`, and sends them back as `Seeded`.
+fn seed_volume(
+    args: &AlertsArgs,
+    me: &ActorRef<AlertsMsg>,
+    started_at: chrono::DateTime<chrono::Utc>,
+) {
+    let store = args.store.clone();
+    let me = me.clone();
+    let from = started_at
+        - chrono::Duration::days(i64::from(args.config.baseline_days))
+        - chrono::Duration::hours(1);
+    let filter = MessageFilter {
+        created_from: Some(from),
+        created_to: Some(started_at),
+        ..MessageFilter::default()
+    };
+    tokio::spawn(async move {
+        let mut volume = Vec::new();
+        let mut page = PageRequest {
+            first: SEED_PAGE,
+            after: None,
+        };
+        let complete_from = loop {
+            let found = match store.messages(&filter, &page).await {
+                Ok(found) => found,
+                Err(err) => {
+                    tracing::warn!(error.message = %err, "could not read past volume; the baseline starts empty");
+                    return;
+                }
+            };
+            volume.extend(
+                found
+                    .items
+                    .iter()
+                    .map(|m| (m.created_at, super::observe::country_prefix(m.to.as_str()))),
+            );
+            match found.items.last() {
+                Some(last) if found.has_next_page && volume.len() < SEED_LIMIT => {
+                    page.after = Some(last.id.clone());
+                }
+                // Counted from the oldest message read: before it the store may have been
+                // quiet, or smsgate not yet installed, and a made-up zero baseline would make
+                // any busy hour look unusual. (A cut-short read is complete from there too.)
+                _ => break volume.iter().map(|(at, _)| *at).min().unwrap_or(started_at),
+            }
+        };
+        let _ = me.cast(AlertsMsg::Seeded {
+            volume,
+            complete_from,
+        });
+    });
 }

@@ -163,6 +163,25 @@ impl Observations {
         }
     }
 
+    /// Volume from before observing began (read from the store): counted, and the baseline may
+    /// use days from `complete_from` on.
+    pub fn seed(
+        &mut self,
+        volume: &[(DateTime<Utc>, Option<String>)],
+        complete_from: DateTime<Utc>,
+    ) {
+        for (at, country) in volume.iter().filter(|(at, _)| *at < self.started_at) {
+            self.volume.add(*at, 1);
+            if let Some(prefix) = country {
+                self.by_country
+                    .entry(prefix.clone())
+                    .or_insert_with(Buckets::coarse)
+                    .add(*at, 1);
+            }
+        }
+        self.started_at = self.started_at.min(complete_from);
+    }
+
     /// The providers' health on this tick: a provider that stays down keeps its `since`.
     pub fn track_providers(&mut self, providers: &[ProviderView], now: DateTime<Utc>) {
         let mut still = HashMap::new();

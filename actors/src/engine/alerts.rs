@@ -32,6 +32,7 @@ impl Engine {
             log: setup.log,
             sinks: setup.sinks,
             updates: self.inner.bus.clone(),
+            store: self.inner.store.clone(),
             directory: self.inner.directory.clone(),
             alerts: self.inner.alerts.clone(),
         };

@@ -52,7 +52,16 @@ pub async fn setup(
     balance: Option<f64>,
     config: AlertsConfig,
 ) -> Setup {
-    let store = MemoryStore::new();
+    setup_on(MemoryStore::new(), providers, balance, config).await
+}
+
+/// As `setup`, on a store that may already hold messages.
+pub async fn setup_on(
+    store: Arc<MemoryStore>,
+    providers: &[(&str, bool, i32)],
+    balance: Option<f64>,
+    config: AlertsConfig,
+) -> Setup {
     let factory = ScriptedFactory::new();
     let mut fakes = Vec::new();
     for (slug, is_default, priority) in providers {

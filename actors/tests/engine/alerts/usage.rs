@@ -169,3 +169,73 @@ async fn try_alerts_actor(s: &Setup) -> Option<ractor::ActorRef<AlertsMsg>> {
 async fn alerts_actor(s: &Setup) -> ractor::ActorRef<AlertsMsg> {
     try_alerts_actor(s).await.expect("alerts running")
 }
+
+/// A stored message of the past, already delivered (so recovery leaves it alone).
+fn past(created_at: chrono::DateTime<Utc>) -> smsgate_actors::domain::Message {
+    use smsgate_actors::domain::{Encoding, Message, MessageEvent, MessageId, E164};
+    Message {
+        id: MessageId::generate(),
+        to: E164::parse("0755123456").unwrap(),
+        body: "past".into(),
+        message_type: MessageType::Transactional,
+        sender: None,
+        pinned_provider: None,
+        idempotency_key: None,
+        status: MessageStatus::Delivered,
+        provider: Some("a".into()),
+        provider_message_id: None,
+        encoding: Encoding::Gsm7,
+        segments: 1,
+        cost: None,
+        attempts: 1,
+        error: None,
+        created_at,
+        updated_at: created_at,
+        sent_at: Some(created_at),
+        delivered_at: Some(created_at),
+        expires_at: created_at,
+        events: vec![MessageEvent {
+            status: MessageStatus::Delivered,
+            at: created_at,
+            provider: Some("a".into()),
+            error: None,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn the_volume_baseline_is_read_from_stored_messages_at_start() {
+    let config = quiet(AlertsConfig {
+        volume_min: 5,
+        volume_factor: 3.0,
+        baseline_days: 1,
+        baseline_min_days: 1,
+        ..AlertsConfig::default()
+    });
+    // The clock starts at 09:00; yesterday at 09:00 one message was sent, and one at 08:10
+    // shows the store's history reaches back past yesterday's hour.
+    let start = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+    let store = MemoryStore::new();
+    store.seed_message(past(start - Span::days(1)));
+    store.seed_message(past(start - Span::days(1) - Span::minutes(50)));
+    let s = setup_on(store, &[("a", true, 0)], None, config).await;
+    // Six now, against one at this hour yesterday: judged at once, no day of waiting.
+    s.advance(1_800);
+    for i in 0..6 {
+        s.h.engine
+            .send(sms("0755123456", &format!("now {i}")))
+            .await
+            .unwrap();
+    }
+    // The two stored messages read at start, and the six new ones.
+    s.observed(8).await;
+    let mut got = s.evaluate().await;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            fired(AlertRule::UnusualVolume, "+40", 0),
+            fired(AlertRule::UnusualVolume, "all", 0)
+        ]
+    );
+}
