@@ -450,3 +450,27 @@ fn old_observations_are_forgotten_so_memory_stays_bounded() {
     assert_eq!(seen.volume.sum(t0() - Duration::hours(1), later), 0);
     assert!(seen.by_country.is_empty() && seen.providers.is_empty());
 }
+
+#[test]
+fn country_prefixes_come_from_the_calling_code_table() {
+    use super::observe::country_prefix;
+    let cases = [
+        ("+40755123456", Some("+40")),
+        ("+14155550100", Some("+1")),
+        ("+79161234567", Some("+7")),
+        ("+447911123456", Some("+44")),
+        ("+2348031234567", Some("+234")),
+        ("+35312345678", Some("+353")),
+        ("+9715012345678", Some("+971")),
+        ("40755123456", None),
+        ("+4", None),
+    ];
+    for (number, expected) in cases {
+        assert_eq!(country_prefix(number).as_deref(), expected, "{number}");
+        // The table agrees with a full parse wherever the number is valid.
+        if let Some(expected) = expected {
+            let parsed = phonenumber::parse(None, number).unwrap();
+            assert_eq!(format!("+{}", parsed.code().value()), expected, "{number}");
+        }
+    }
+}
