@@ -4,8 +4,10 @@
 //! never touch the process: [`Settings::load_from`] takes the file's text and the environment
 //! as values; [`Settings::load`] reads the real ones.
 
+pub mod alerts;
 pub mod providers;
 
+pub use alerts::AlertSettings;
 pub use providers::DeclaredProvider;
 
 use crate::rate_limit::LimitSettings;
@@ -177,6 +179,8 @@ pub struct Settings {
     pub providers: Vec<DeclaredProvider>,
     /// Per-token and per-recipient rate limits (0 turns one off).
     pub limits: LimitSettings,
+    /// `[alerts]`: rule thresholds and the webhook sink.
+    pub alerts: AlertSettings,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -207,6 +211,7 @@ struct RawSettings {
     otp_per_recipient_per_hour: u32,
     transactional_per_recipient_per_hour: u32,
     marketing_per_recipient_per_hour: u32,
+    alerts: Option<toml::Table>,
 }
 
 /// How an environment variable's text becomes a TOML value.
@@ -278,6 +283,9 @@ impl Settings {
                 continue;
             };
             let key = key.to_ascii_lowercase();
+            if alerts::apply_env(&mut table, &key, value.trim()) {
+                continue;
+            }
             let Some(&(key, kind)) = ENV_KEYS.iter().find(|(known, _)| *known == key) else {
                 continue;
             };
@@ -391,6 +399,7 @@ impl Settings {
             return Err(ConfigError::invalid("max_body_bytes", "must be at least 1"));
         }
         let providers = providers::validate(raw.providers)?;
+        let alerts = alerts::validate(raw.alerts)?;
         Ok(Self {
             listen,
             internal_listen,
@@ -417,6 +426,7 @@ impl Settings {
                 transactional_per_recipient_per_hour: raw.transactional_per_recipient_per_hour,
                 marketing_per_recipient_per_hour: raw.marketing_per_recipient_per_hour,
             },
+            alerts,
         })
     }
 
@@ -505,6 +515,7 @@ impl Settings {
             "marketing_per_recipient_per_hour",
             int(self.limits.marketing_per_recipient_per_hour),
         );
+        put("alerts", self.alerts.redacted());
         toml::to_string(&table).unwrap_or_default()
     }
 }

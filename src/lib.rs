@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - `access`: named API tokens (digests only) and the `AccessStore` they are kept in.
+//! - `alerts`: the alert webhook sink (signed, retried) and the alert setup for the engine.
 //! - `audit`: the hash-chained audit log of admin actions, and its verification.
 //! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
 //! - `commands`: offline commands on the store: `keygen`, `rotate-keys`, `providers ...`.
@@ -22,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod commands;

@@ -42,7 +42,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (store, access, store_line) = open_store(&settings).await?;
+        let (store, access, store_line, alert_log) = open_store(&settings).await?;
         let mut banner = vec![store_line];
         let configured = store
             .providers()
@@ -126,6 +126,11 @@ impl Application {
         })
         .await
         .context("the engine did not start")?;
+        engine
+            .start_alerts(crate::alerts::setup(&settings.alerts, alert_log)?)
+            .await
+            .context("the alerts did not start")?;
+        banner.push(settings.alerts.summary());
         seed_declared_providers(&engine, &settings, &configured, &mut banner).await?;
         let providers = engine.providers().await?;
         banner.push(format!(
@@ -246,7 +251,12 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 /// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
 async fn open_store(
     settings: &Settings,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn AccessStore>, String)> {
+) -> anyhow::Result<(
+    Arc<dyn Store>,
+    Arc<dyn AccessStore>,
+    String,
+    Arc<dyn smsgate_actors::ports::AlertLog>,
+)> {
     let embedded = || {
         EmbeddedStore::open(&settings.data_dir).with_context(|| {
             format!(
@@ -262,20 +272,22 @@ async fn open_store(
                 .await
                 .with_context(|| format!("could not connect to MongoDB (database {database})"))?;
             let access = Arc::new(embedded()?);
+            let store = Arc::new(store);
             Ok((
-                Arc::new(store),
+                store.clone(),
                 access,
                 format!(
                     "store: MongoDB database {database} (named tokens and audit log: embedded in {})",
                     settings.data_dir.display()
                 ),
+                store,
             ))
         }
         None => {
             // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
             let store = Arc::new(embedded()?);
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
-            Ok((store.clone(), store, line))
+            Ok((store.clone(), store.clone(), line, store))
         }
     }
 }

@@ -31,8 +31,10 @@ use std::{
 use tokio::sync::{oneshot, watch};
 
 mod admin;
+mod alerts;
 mod catalog;
 mod validate;
+pub use alerts::AlertsSetup;
 pub use catalog::ProviderCatalog;
 pub use validate::{NewProvider, ProviderPatch};
 
@@ -119,6 +121,9 @@ struct Inner {
     limiter: Option<Arc<dyn AcceptLimiter>>,
     /// Idempotency keys being accepted right now, so that duplicates take turns.
     keys: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Alert notices as they are made; exists before alerts start, so subscribing never fails.
+    alerts: crate::alerts::AlertBus,
+    alert_log: std::sync::OnceLock<Arc<dyn crate::ports::AlertLog>>,
 }
 
 impl Engine {
@@ -163,6 +168,8 @@ impl Engine {
                 healthy,
                 limiter: deps.limiter,
                 keys: std::sync::Mutex::new(HashMap::new()),
+                alerts: crate::alerts::AlertBus::new(256),
+                alert_log: std::sync::OnceLock::new(),
             }),
         };
         // The directory is filled by the Router as providers come up: wait for it, so the first

@@ -6,7 +6,8 @@
 //! ├── Router                 picks a provider for each message; fails over; retries; expiry
 //! ├── Provider(slug) × N     one per configured provider: its client, circuit breaker, credit
 //! ├── Logger                 the only writer of messages and their events; group commits
-//! └── Stats                  per-provider per-day counters
+//! ├── Stats                  per-provider per-day counters
+//! └── Alerts                 rules on changes and provider health; tells people (when started)
 //! ```
 //!
 //! # Layout
@@ -16,6 +17,7 @@
 //! - `engine`: the `Engine` handle the API layers call; `engine::admin` administers providers.
 //! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors.
 //! - `updates`: the bus of stored changes and the subscription stream logic.
+//! - `alerts`: alert rules, the fire/repeat/resolve lifecycle and the Alerts actor.
 //!
 //! # Semantics
 //! - Durable on accept: `Engine::send` answers only after the QUEUED message is committed.
@@ -25,6 +27,7 @@
 //! - A crashed provider actor is restarted from its stored configuration; on start, every
 //!   unfinished message is picked up again.
 
+pub mod alerts;
 pub mod domain;
 pub mod engine;
 pub mod error;
@@ -40,7 +43,8 @@ pub mod test_support;
 pub mod updates;
 
 pub use engine::{
-    Engine, EngineConfig, EngineDeps, NewProvider, ProviderCatalog, ProviderPatch, SendSms,
+    AlertsSetup, Engine, EngineConfig, EngineDeps, NewProvider, ProviderCatalog, ProviderPatch,
+    SendSms,
 };
 pub use error::EngineError;
 pub use router::ProviderView;

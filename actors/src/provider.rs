@@ -51,6 +51,8 @@ pub struct ProviderHealth {
     pub credit: Option<Money>,
     pub out_of_credit: bool,
     pub consecutive_failures: u32,
+    /// The last balance check failed: watched by the provider-down alert.
+    pub balance_check_failing: bool,
 }
 
 impl ProviderHealth {
@@ -60,6 +62,7 @@ impl ProviderHealth {
             credit: None,
             out_of_credit: false,
             consecutive_failures: 0,
+            balance_check_failing: false,
         }
     }
 
@@ -133,6 +136,7 @@ pub struct ProviderState {
     last_reported: Option<ProviderHealth>,
     /// The last send was refused for our credentials: the alert is logged once, not per message.
     credentials_refused: bool,
+    balance_check_failing: bool,
     /// `None` when this provider's receipts come by webhook only.
     polling: Option<Polling>,
     balance_recheck: Duration,
@@ -193,6 +197,7 @@ impl Actor for ProviderActor {
             permits: Arc::new(Semaphore::new(settings.max_concurrency)),
             last_reported: None,
             credentials_refused: false,
+            balance_check_failing: false,
             polling: polls.then(|| Polling {
                 initial: Duration::from_millis(settings.status_poll_initial_ms),
                 max: Duration::from_millis(settings.status_poll_max_ms),
@@ -264,6 +269,9 @@ impl Actor for ProviderActor {
                 state.report_health();
             }
             ProviderMsg::BalanceFetched(result) => {
+                state.balance_check_failing = result
+                    .as_ref()
+                    .is_err_and(|e| e.kind != ProviderErrorKind::InsufficientCredit);
                 match result {
                     Ok(balance) => {
                         state.credit = balance.credit;
@@ -519,6 +527,7 @@ impl ProviderState {
             credit: self.credit,
             out_of_credit: self.out_of_credit,
             consecutive_failures: self.breaker.consecutive_failures(),
+            balance_check_failing: self.balance_check_failing,
         }
     }
 

@@ -11,8 +11,11 @@
 //!   stays down and the Router routes around it. A crash of the Logger, Router or Stats leaves the
 //!   engine not ready (`/readyz` 503) so an orchestrator restarts the process, whose recovery
 //!   sweep then picks every unfinished message up again.
+//! - The Alerts actor (started by `Engine::start_alerts`) is restarted with the providers'
+//!   policy; its firing alerts are rebuilt from the alert history.
 
 use crate::{
+    alerts::{Alerts, AlertsArgs, AlertsMsg},
     domain::{ProviderConfig, ProviderId},
     logger::{Logger, LoggerArgs, LoggerMsg},
     ports::{DeliveryReport, EngineMetrics, ProviderFactory, ReportSink, Store},
@@ -47,6 +50,11 @@ pub enum SupervisorMsg {
     Reconfigure(ProviderId, RpcReplyPort<()>),
     Reloaded(ProviderId, Option<ProviderConfig>, Option<RpcReplyPort<()>>),
     RestartProvider(ProviderId),
+    /// Starts the Alerts actor (once); it is restarted like a provider when it crashes.
+    StartAlerts(AlertsArgs, RpcReplyPort<bool>),
+    RestartAlerts,
+    /// The Alerts actor's ref, if it runs.
+    AlertsActor(RpcReplyPort<Option<ActorRef<AlertsMsg>>>),
     /// The provider actor's ref, for supervision tests.
     #[cfg(any(test, feature = "test-support"))]
     ProviderActor(String, RpcReplyPort<Option<ActorRef<ProviderMsg>>>),
@@ -89,6 +97,9 @@ pub struct SupervisorState {
     stopping: HashSet<ractor::ActorId>,
     restarts: HashMap<ProviderId, VecDeque<Instant>>,
     healthy: Arc<AtomicBool>,
+    /// The Alerts actor, with what it needs to be started again after a crash.
+    alerts: Option<(Option<ActorRef<AlertsMsg>>, AlertsArgs)>,
+    alerts_restarts: VecDeque<Instant>,
 }
 
 impl Actor for Supervisor {
@@ -154,6 +165,8 @@ impl Actor for Supervisor {
             stopping: HashSet::new(),
             restarts: HashMap::new(),
             healthy: args.healthy,
+            alerts: None,
+            alerts_restarts: VecDeque::new(),
         };
         // Start-up reads run before any message is handled: nothing waits behind them yet.
         for config in args.store.providers().await? {
@@ -187,6 +200,18 @@ impl Actor for Supervisor {
                 state.reload(&myself, id, None);
             }
             SupervisorMsg::Reconfigure(id, reply) => state.reload(&myself, id, Some(reply)),
+            SupervisorMsg::StartAlerts(args, reply) => {
+                let started = state.alerts.is_none();
+                if started {
+                    state.alerts = Some((None, args));
+                    state.start_alerts(&myself).await;
+                }
+                let _ = reply.send(started);
+            }
+            SupervisorMsg::RestartAlerts => state.start_alerts(&myself).await,
+            SupervisorMsg::AlertsActor(reply) => {
+                let _ = reply.send(state.alerts.as_ref().and_then(|(a, _)| a.clone()));
+            }
             SupervisorMsg::Reloaded(id, config, reply) => {
                 match config {
                     Some(config) => {
@@ -249,6 +274,15 @@ impl Actor for Supervisor {
         }
         if state.stopping.remove(&id) {
             return Ok(());
+        }
+        if let Some((actor, _)) = &mut state.alerts {
+            if actor.as_ref().is_some_and(|a| a.get_id() == id) {
+                *actor = None;
+                if crashed {
+                    state.schedule_alerts_restart(&myself);
+                }
+                return Ok(());
+            }
         }
         let Some(slug) = state
             .children
@@ -353,6 +387,44 @@ impl SupervisorState {
                 removed: true,
             });
         }
+    }
+
+    async fn start_alerts(&mut self, supervisor: &ActorRef<SupervisorMsg>) {
+        let Some((actor, args)) = &mut self.alerts else {
+            return;
+        };
+        if actor.is_some() {
+            return;
+        }
+        match Actor::spawn_linked(None, Alerts, args.clone(), supervisor.get_cell()).await {
+            Ok((spawned, _)) => *actor = Some(spawned),
+            Err(err) => {
+                tracing::error!(error.message = %err, "the alerts actor failed to start");
+                self.schedule_alerts_restart(supervisor);
+            }
+        }
+    }
+
+    /// Same policy as a provider: doubling backoff, at most `MAX_RESTARTS` in `RESTART_WINDOW`.
+    fn schedule_alerts_restart(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        let now = Instant::now();
+        let history = &mut self.alerts_restarts;
+        while history
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW)
+        {
+            history.pop_front();
+        }
+        if history.len() >= MAX_RESTARTS {
+            tracing::error!(
+                "the alerts actor keeps crashing; alerts stay off until smsgate restarts"
+            );
+            return;
+        }
+        let delay = Duration::from_millis(100 * (1 << history.len()));
+        history.push_back(now);
+        tracing::warn!(?delay, "restarting the crashed alerts actor");
+        myself.send_after(delay, || SupervisorMsg::RestartAlerts);
     }
 
     fn schedule_restart(&mut self, myself: &ActorRef<SupervisorMsg>, slug: &str, id: ProviderId) {

@@ -37,6 +37,7 @@ struct MemoryInner {
     keys: HashMap<String, MessageId>,
     providers: Vec<ProviderConfig>,
     stats: StatsTable,
+    alerts: Vec<crate::alerts::Alert>,
 }
 
 /// An in-memory `Store`. `set_failing(true)` makes every write fail as an unreachable store would.
@@ -84,6 +85,38 @@ impl MemoryStore {
         } else {
             Ok(())
         }
+    }
+}
+
+#[async_trait]
+impl crate::ports::AlertLog for MemoryStore {
+    async fn record_alert(&self, alert: &crate::alerts::Alert) -> Result<(), StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        if !inner
+            .alerts
+            .iter()
+            .any(|a| a.id == alert.id && a.notice == alert.notice)
+        {
+            inner.alerts.push(alert.clone());
+        }
+        Ok(())
+    }
+
+    async fn alert_history(
+        &self,
+        query: &crate::alerts::AlertQuery,
+    ) -> Result<Vec<crate::alerts::Alert>, StoreError> {
+        self.check()?;
+        let mut found: Vec<_> = lock(&self.inner)
+            .alerts
+            .iter()
+            .filter(|a| query.matches(a))
+            .cloned()
+            .collect();
+        found.sort_by(crate::alerts::newest_first);
+        found.truncate(query.limit);
+        Ok(found)
     }
 }
 
@@ -293,6 +326,8 @@ pub struct ScriptedProvider {
     script: Mutex<VecDeque<Scripted>>,
     calls: Mutex<Vec<SendRequest>>,
     balance: Mutex<Option<Money>>,
+    /// When set, balance checks fail as an unreachable balance API would.
+    balance_fails: AtomicBool,
     /// When set, each accepted send is followed by a DELIVERED receipt.
     auto_deliver: AtomicBool,
     gate: Semaphore,
@@ -313,6 +348,7 @@ impl ScriptedProvider {
             script: Mutex::new(VecDeque::new()),
             calls: Mutex::new(Vec::new()),
             balance: Mutex::new(None),
+            balance_fails: AtomicBool::new(false),
             auto_deliver: AtomicBool::new(true),
             gate: Semaphore::new(0),
             gated: AtomicBool::new(false),
@@ -339,6 +375,10 @@ impl ScriptedProvider {
 
     pub fn set_balance(&self, cents: Option<f64>) {
         *lock(&self.balance) = cents.map(Money::from_cents);
+    }
+
+    pub fn set_balance_failing(&self, failing: bool) {
+        self.balance_fails.store(failing, Ordering::SeqCst);
     }
 
     pub fn set_auto_deliver(&self, on: bool) {
@@ -446,6 +486,12 @@ impl SmsProvider for ScriptedProvider {
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
         self.balance_reads.fetch_add(1, Ordering::SeqCst);
+        if self.balance_fails.load(Ordering::SeqCst) {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Unavailable,
+                "scripted balance failure",
+            ));
+        }
         Ok(Balance {
             credit: *lock(&self.balance),
         })

@@ -28,6 +28,8 @@ pub enum Permission {
     ManageProviders,
     /// Read the audit log of admin actions.
     ReadAudit,
+    /// Follow alerts and read their history.
+    ReadAlerts,
 }
 
 impl Permission {
@@ -40,6 +42,7 @@ impl Permission {
             Self::ReadStatistics => "read statistics",
             Self::ManageProviders => "manage providers",
             Self::ReadAudit => "read the audit log",
+            Self::ReadAlerts => "read alerts",
         }
     }
 }

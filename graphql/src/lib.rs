@@ -7,11 +7,13 @@
 //! - `message`: `sendSms`, `message`, `messages`, `messageUpdates` and the `Message` type.
 //! - `provider`: `providers`, `provider` and the `Provider` type (never its credentials).
 //! - `statistics`: `statistics`, per provider per day.
+//! - `alerts`: the `alerts` subscription and `alertHistory` (admins only).
 //! - `context`: `Caller`, roles and their permissions, the guard, the WebSocket init helper.
 //! - `error`: `ApiError`, the `extensions.code` contract, and the extension that gives every
 //!   error a code.
 //! - `scalars`: `DateTime`, `Date` and the pagination cursor.
 
+pub mod alerts;
 pub mod audit;
 pub mod context;
 pub mod error;

@@ -2,6 +2,7 @@
 //! statistics) owns its fields, and adding one is a line here.
 
 use crate::{
+    alerts::{AlertQueryRoot, AlertSubscription},
     audit::AuditQueryRoot,
     message::{MessageMutation, MessageQuery, MessageSubscription},
     provider::{ProviderMutation, ProviderQuery},
@@ -10,10 +11,16 @@ use crate::{
 use async_graphql::{MergedObject, MergedSubscription};
 
 #[derive(MergedObject, Default)]
-pub struct Query(MessageQuery, ProviderQuery, StatisticsQuery, AuditQueryRoot);
+pub struct Query(
+    MessageQuery,
+    ProviderQuery,
+    StatisticsQuery,
+    AuditQueryRoot,
+    AlertQueryRoot,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(MessageMutation, ProviderMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(MessageSubscription);
+pub struct Subscription(MessageSubscription, AlertSubscription);

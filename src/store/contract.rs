@@ -8,10 +8,12 @@
 // Checks, not production code: a step that fails should fail the test where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod listing;
 mod messages;
 mod providers;
 
+pub use alerts::alert_history_is_newest_first_filtered_and_paged;
 pub use listing::{
     every_filter_narrows_the_listing, listing_is_newest_first_and_pages_without_gaps_or_repeats,
 };
@@ -45,6 +47,7 @@ macro_rules! every_check {
             exactly_one_default_after_set_default,
             statistics_add_up_across_commits,
             statistics_commit_with_their_batch_or_not_at_all,
+            alert_history_is_newest_first_filtered_and_paged,
         );
     };
 }

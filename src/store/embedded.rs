@@ -7,6 +7,7 @@
 //! means the batch is on disk and survives a power cut.
 
 mod access;
+mod alerts;
 mod audit;
 mod messages;
 mod providers;

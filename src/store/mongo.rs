@@ -8,6 +8,7 @@
 //!
 //! The connection string carries a password: it is never logged nor put in an error.
 
+mod alerts;
 mod documents;
 mod indexes;
 mod messages;
@@ -77,6 +78,7 @@ impl MongoStore {
         };
         store.ping().await?;
         indexes::create(&store.db).await?;
+        alerts::create_indexes(&store.db).await?;
         tracing::info!(database, "connected to MongoDB");
         Ok(store)
     }

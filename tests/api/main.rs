@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_rest;
+mod alerts;
 mod audit;
 mod auth;
 mod bad_input;

@@ -1,12 +1,16 @@
 //! The engine's needs, as traits: providers to send through, a store to keep messages, metrics,
-//! and a sealer that encrypts provider credentials.
+//! a sealer that encrypts provider credentials, a clock, and where alerts are kept and sent.
 
+pub mod alerts;
+pub mod clock;
 pub mod limits;
 pub mod metrics;
 pub mod provider;
 pub mod secrets;
 pub mod store;
 
+pub use alerts::{AlertLog, AlertSink};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use limits::AcceptLimiter;
 pub use metrics::{EngineMetrics, NoMetrics};
 pub use provider::{

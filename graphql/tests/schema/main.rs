@@ -7,6 +7,7 @@
 mod helpers;
 
 mod admin;
+mod alerts;
 mod auth;
 mod contract;
 mod errors;

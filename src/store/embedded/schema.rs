@@ -131,6 +131,25 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX audit_log_action ON audit_log (action, seq);
     ",
+    // alerts (slot 5): every alert notice (src/store/embedded/alerts.rs), newest first by
+    // (at, id, notice); one alert's notices share its id.
+    r"
+    CREATE TABLE alerts (
+        id          TEXT NOT NULL,
+        notice      INTEGER NOT NULL,
+        rule        TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        fired_at    TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        details     TEXT NOT NULL,
+        PRIMARY KEY (id, notice)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX alerts_at ON alerts (at, id, notice);
+    CREATE INDEX alerts_rule ON alerts (rule, at, id, notice);
+    ",
 ];
 
 /// The schema version this build writes: the number of migrations.

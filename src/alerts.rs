@@ -1,0 +1,28 @@
+//! Alerts at the edge: the webhook sink, and the alert setup the composition root hands to the
+//! engine (rules from `[alerts]`, the system clock, the store's alert history, the sinks).
+
+pub mod webhook;
+
+use crate::config::AlertSettings;
+use anyhow::Context;
+use smsgate_actors::{
+    ports::{AlertLog, AlertSink, SystemClock},
+    AlertsSetup,
+};
+use std::sync::Arc;
+
+/// The engine's alert setup from the settings; the webhook sink starts here when configured.
+pub fn setup(settings: &AlertSettings, log: Arc<dyn AlertLog>) -> anyhow::Result<AlertsSetup> {
+    let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
+    if let Some(webhook) = &settings.webhook {
+        let sink = webhook::WebhookSink::start(webhook.clone())
+            .context("could not build the alert webhook's HTTP client")?;
+        sinks.push(sink);
+    }
+    Ok(AlertsSetup {
+        config: settings.rules.clone(),
+        clock: Arc::new(SystemClock),
+        log,
+        sinks,
+    })
+}
