@@ -54,7 +54,6 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Changes a subscriber may fall behind before its stream is ended.
     pub updates_capacity: usize,
-    pub stats_flush_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -66,7 +65,6 @@ impl Default for EngineConfig {
             max_segments: 10,
             max_batch: 1024,
             updates_capacity: 4096,
-            stats_flush_interval: Duration::from_secs(1),
         }
     }
 }
@@ -134,7 +132,6 @@ impl Engine {
                     retry_max: deps.config.retry_max,
                 },
                 max_batch: deps.config.max_batch,
-                stats_flush_interval: deps.config.stats_flush_interval,
                 directory: directory_tx,
                 healthy: healthy.clone(),
             },
@@ -434,7 +431,6 @@ impl Engine {
             tracing::warn!("provider calls still in flight after the grace period");
         }
         let _ = call_t!(self.inner.core.logger, LoggerMsg::Flush, CALL_TIMEOUT_MS);
-        let _ = call_t!(self.inner.core.stats, StatsMsg::Drain, CALL_TIMEOUT_MS);
         let _ = self
             .inner
             .supervisor

@@ -20,10 +20,15 @@ use axum::{
 };
 use serde_json::{json, Value};
 use smsgate_actors::{
-    domain::{MessageFilter, MessageId, MessageStatus, MessageType, PageRequest, StatsQuery, E164},
+    domain::{
+        MessageFilter, MessageId, MessageStatus, MessageType, PageRequest, StatsGroupBy,
+        StatsQuery, E164,
+    },
     EngineError,
 };
-use smsgate_graphql::{provider_snapshot, test_sms_snapshot, AuditRecord};
+use smsgate_graphql::{
+    provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot, AuditRecord,
+};
 use std::time::Duration;
 
 const WRITERS: &[Role] = &[Role::Admin];
@@ -187,8 +192,8 @@ pub async fn test_provider(
     Ok(Json(SmsLog::from(&message)))
 }
 
-/// `GET /api/admin/sms/statistics?from=&to=&provider=`: per provider per day; by default the
-/// last 30 days up to today (UTC).
+/// `GET /api/admin/sms/statistics?from=&to=&provider=&message_type=&group_by=&by_type=`: per
+/// provider per day or hour; by default the last 30 days up to today (UTC).
 pub async fn statistics(
     State(state): State<AppState>,
     Limited(caller): Limited,
@@ -208,12 +213,34 @@ pub async fn statistics(
             EngineError::invalid("to", format!("at most {MAX_DAYS} days after `from`")).into(),
         );
     }
+    let group_by = match params.group_by.as_deref().map(str::trim) {
+        None | Some("") => StatsGroupBy::Day,
+        Some(g) if g.eq_ignore_ascii_case("day") => StatsGroupBy::Day,
+        Some(g) if g.eq_ignore_ascii_case("hour") => StatsGroupBy::Hour,
+        Some(_) => return Err(EngineError::invalid("group_by", "must be `day` or `hour`").into()),
+    };
+    if group_by == StatsGroupBy::Hour && (to - from).num_days() > MAX_HOUR_DAYS {
+        return Err(EngineError::invalid(
+            "to",
+            format!("at most {MAX_HOUR_DAYS} days after `from` when grouped by hour"),
+        )
+        .into());
+    }
+    let message_type = match params.message_type.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(MessageType::parse(t).ok_or_else(|| {
+            EngineError::invalid("message_type", "must be otp, transactional or marketing")
+        })?),
+    };
     let rows = state
         .engine
         .statistics(StatsQuery {
             from,
             to,
             provider: params.provider.filter(|p| !p.trim().is_empty()),
+            message_type,
+            group_by,
+            by_type: params.by_type.unwrap_or(false),
         })
         .await?;
     let rows: Vec<DailyDto> = rows.into_iter().map(DailyDto::from).collect();

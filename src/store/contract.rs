@@ -11,6 +11,7 @@
 mod listing;
 mod messages;
 mod providers;
+mod statistics;
 
 pub use listing::{
     every_filter_narrows_the_listing, listing_is_newest_first_and_pages_without_gaps_or_repeats,
@@ -24,7 +25,10 @@ pub use messages::{
 };
 pub use providers::{
     exactly_one_default_after_set_default, provider_slug_is_unique,
-    providers_round_trip_update_and_delete, statistics_add_up_across_commits,
+    providers_round_trip_update_and_delete,
+};
+pub use statistics::{
+    statistics_add_up_across_commits, statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
 };
 
 /// Calls `$apply!(check, check, ...)` with every check of the contract, so each backend's tests
@@ -45,6 +49,7 @@ macro_rules! every_check {
             exactly_one_default_after_set_default,
             statistics_add_up_across_commits,
             statistics_commit_with_their_batch_or_not_at_all,
+            statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
         );
     };
 }

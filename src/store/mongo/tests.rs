@@ -166,6 +166,7 @@ async fn concurrent_instances_never_lose_a_count() {
                     let mut delta = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
                     delta.sent = 1;
                     delta.cost = Money::from_millicents(3_500);
+                    delta.record_delivery(if i < 10 { 150 } else { 9_000 });
                     store.add_statistics(&[delta]).await.unwrap();
                 })
             })
@@ -173,16 +174,13 @@ async fn concurrent_instances_never_lose_a_count() {
         for task in tasks {
             task.await.unwrap();
         }
-        let rows = store
-            .statistics(&StatsQuery {
-                from: day,
-                to: day,
-                provider: None,
-            })
-            .await
-            .unwrap();
+        let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].sent, 20);
+        // Histogram buckets are `$inc`ed too: every delivery time is in its bucket.
+        let histogram = &rows[0].delivery_histogram;
+        assert_eq!(histogram.total(), 20);
+        assert_eq!(histogram.quantile_ms(0.5), Some(200));
         assert_eq!(rows[0].cost, Money::from_millicents(70_000));
     })
     .await;
