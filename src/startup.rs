@@ -244,7 +244,7 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 /// says which. Neither the line nor an error names the connection string: it holds a password.
 /// Named tokens and the audit log (`AccessStore`) have no MongoDB implementation yet: with
 /// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
-async fn open_store(
+pub(crate) async fn open_store(
     settings: &Settings,
 ) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn AccessStore>, String)> {
     let embedded = || {

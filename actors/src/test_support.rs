@@ -28,6 +28,8 @@ use std::{
 };
 use tokio::sync::{Notify, Semaphore};
 
+pub mod mixed_run;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -26,5 +26,6 @@ mod restart;
 mod roles;
 mod secrets;
 mod send_sms;
+mod stats_rebuild;
 mod subscription;
 mod webhooks_smso;

@@ -128,7 +128,7 @@ pub fn merge_rows(rows: impl IntoIterator<Item = StatsDelta>) -> Vec<StatsDelta>
 
 /// What one stored event adds to the statistics, counted in the UTC hour of the event and for
 /// the provider the event names (the one the message was with at that moment). Costs count when
-/// the provider accepts the message; failures count once, when the message reaches a final
+/// the provider accepts the message (SENT, or the receipt when it came first); failures count once, when the message reaches a final
 /// failed state; a delivery adds its SENT→DELIVERED time.
 ///
 /// `message` may be the snapshot written with the event (the Logger) or the message as stored
@@ -154,6 +154,19 @@ pub fn event_delta(message: &Message, event: &MessageEvent) -> Option<StatsDelta
             delta.failed = 1;
         }
         MessageStatus::Queued | MessageStatus::Sending | MessageStatus::Retrying => return None,
+    }
+    // A receipt that overtakes the provider's answer moves the message from SENDING straight to
+    // its outcome: the provider did accept it, so it counts as sent here, once.
+    let receipt_first = matches!(
+        event.status,
+        MessageStatus::Delivered | MessageStatus::Undelivered
+    ) && !message
+        .events
+        .iter()
+        .any(|e| e.status == MessageStatus::Sent);
+    if receipt_first {
+        delta.sent = 1;
+        delta.cost = message.cost.unwrap_or_default();
     }
     Some(delta)
 }
@@ -323,5 +336,43 @@ mod tests {
         assert_eq!(marketing.len(), 1);
         assert_eq!(marketing[0].message_type, Some(MessageType::Marketing));
         assert_eq!(marketing[0].sent_count, 1);
+    }
+
+    #[test]
+    fn a_receipt_that_overtakes_the_answer_counts_the_message_as_sent_once() {
+        use crate::domain::{message::Message, MessageId, E164};
+        let at = Utc::now();
+        let mut m = Message {
+            id: MessageId::generate(),
+            to: E164::from_stored("+40755123456".into()),
+            body: "x".into(),
+            message_type: MessageType::Otp,
+            sender: None,
+            pinned_provider: None,
+            idempotency_key: None,
+            status: MessageStatus::Queued,
+            provider: Some("smso".into()),
+            provider_message_id: None,
+            encoding: crate::domain::Encoding::Gsm7,
+            segments: 1,
+            cost: Some(Money::from_cents(2.0)),
+            attempts: 1,
+            error: None,
+            created_at: at,
+            updated_at: at,
+            sent_at: None,
+            delivered_at: None,
+            expires_at: at,
+            events: Vec::new(),
+        };
+        m.transition(MessageStatus::Sending, at, None).ok();
+        let straight = m
+            .transition(MessageStatus::Delivered, at, None)
+            .ok()
+            .cloned();
+        let delta = event_delta(&m, &straight.unwrap_or_else(|| unreachable!()))
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!((delta.sent, delta.delivered), (1, 1));
+        assert_eq!(delta.cost, Money::from_cents(2.0));
     }
 }

@@ -9,4 +9,5 @@ mod helpers;
 mod lanes;
 mod lifecycle;
 mod recovery;
+mod statistics;
 mod supervision;
