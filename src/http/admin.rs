@@ -21,13 +21,14 @@ use axum::{
 use serde_json::{json, Value};
 use smsgate_actors::{
     domain::{
-        MessageFilter, MessageId, MessageStatus, MessageType, PageRequest, StatsGroupBy,
-        StatsQuery, E164,
+        event::ErrorKind, Message, MessageFilter, MessageId, MessageStatus, MessageType,
+        PageRequest, StatsGroupBy, StatsQuery, E164,
     },
     EngineError,
 };
 use smsgate_graphql::{
-    provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot, AuditRecord,
+    message::HIDDEN_OTP, provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot,
+    AuditRecord,
 };
 use std::time::Duration;
 
@@ -284,8 +285,29 @@ pub async fn logs(
         .has_next_page
         .then(|| page.items.last().map(|m| m.id.to_string()))
         .flatten();
-    let logs: Vec<SmsLog> = page.items.iter().map(SmsLog::from).collect();
+    let viewer = caller.role == Role::Viewer;
+    let logs: Vec<SmsLog> = page.items.iter().map(|m| log_for(m, viewer)).collect();
     Ok(Json(json!({ "logs": logs, "next_cursor": next_cursor })))
+}
+
+/// A message as a caller may read it: a viewer gets the recipient masked (`+40755***456`), also
+/// where an error text quotes it, and never an OTP's code.
+fn log_for(m: &Message, viewer: bool) -> SmsLog {
+    let mut log = SmsLog::from(m);
+    if viewer {
+        log.phone_number = m.to.masked();
+        if m.message_type == MessageType::Otp {
+            log.message = HIDDEN_OTP.to_owned();
+        }
+        let errors = log
+            .error
+            .iter_mut()
+            .chain(log.events.iter_mut().filter_map(|e| e.error.as_mut()));
+        for error in errors {
+            error.message = m.to.mask_in(&error.message);
+        }
+    }
+    log
 }
 
 /// A query parameter given with something in it: `?status=` means no filter.
@@ -321,6 +343,13 @@ fn log_filter(params: &LogParams) -> Result<MessageFilter, EngineError> {
             .transpose()?,
         created_to: nonempty(&params.to)
             .map(|raw| time_bound("to", raw, true))
+            .transpose()?,
+        error_kind: nonempty(&params.error_kind)
+            .map(|raw| {
+                ErrorKind::parse(&raw.to_ascii_uppercase()).ok_or_else(|| {
+                    EngineError::invalid("error_kind", "an error kind such as invalid_recipient or timeout")
+                })
+            })
             .transpose()?,
     })
 }

@@ -239,6 +239,8 @@ pub struct LogParams {
     pub phone_number: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// An error kind as the API names it, e.g. `invalid_recipient` (any case).
+    pub error_kind: Option<String>,
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

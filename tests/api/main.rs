@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod keys;
+mod logs_viewer;
 mod messages;
 mod mongo;
 mod polling;

@@ -15,4 +15,5 @@ mod providers;
 mod send;
 mod statistics;
 mod subscriptions;
+mod viewer;
 mod websocket;

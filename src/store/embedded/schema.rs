@@ -134,7 +134,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 4: statistics per UTC hour with a histogram of delivery times (actors/src/domain/stats),
     // so that DAY and HOUR figures and a p95 all come from stored rows. Rows kept before this
     // step have no hour: they move to hour 0 of their day, without a histogram (`smsgate stats
-    // rebuild --day` recomputes a day from the logs). Events are indexed by time for the rebuild.
+    // rebuild --day` recomputes a day from the logs). Events are indexed by time for the rebuild,
+    // and messages by error kind for the listing.
     r"
     CREATE TABLE sms_statistics_hourly (
         day                TEXT NOT NULL,
@@ -157,6 +158,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE sms_statistics;
     ALTER TABLE sms_statistics_hourly RENAME TO sms_statistics;
     CREATE INDEX sms_events_at ON sms_events (at);
+    -- The listing's error-kind filter, walked newest first like the others.
+    CREATE INDEX sms_logs_error_kind ON sms_logs (error_kind, id);
     ",
 ];
 
