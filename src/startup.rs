@@ -159,6 +159,7 @@ impl Application {
         let state = AppState {
             schema: smsgate_graphql::schema_builder(engine.clone())
                 .data(audit_port)
+                .extension(crate::metrics::GraphqlOperations::new(metrics.clone()))
                 .finish(),
             engine: engine.clone(),
             verifier,

@@ -13,7 +13,7 @@
 //!   not lost for messages already stored, as recovery re-reads them.
 
 use crate::{
-    domain::{stats::event_delta, StatsDelta},
+    domain::{stats::event_delta, MessageStatus, StatsDelta},
     ports::{EngineMetrics, MessageWrite, Store, StoreError, WriteOutcome},
     updates::UpdateBus,
 };
@@ -162,6 +162,17 @@ impl LoggerState {
                             message.message_type,
                             message.status,
                         );
+                        if let (MessageWrite::Update { event, .. }, Some(provider), Some(took)) =
+                            (&write, message.provider.as_deref(), message.delivery_time())
+                        {
+                            if event.status == MessageStatus::Delivered {
+                                self.args.metrics.delivery_time(
+                                    provider,
+                                    message.message_type,
+                                    took.to_std().unwrap_or_default(),
+                                );
+                            }
+                        }
                         applied.push(message.clone());
                     }
                     if let Some(done) = done {

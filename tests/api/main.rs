@@ -13,6 +13,7 @@ mod idempotency;
 mod keys;
 mod logs_viewer;
 mod messages;
+mod metrics_scrape;
 mod mongo;
 mod polling;
 mod provider_errors;
