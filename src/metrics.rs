@@ -391,6 +391,53 @@ mod tests {
     }
 
     #[test]
+    fn final_statuses_attempts_deliveries_and_graphql_fields_have_series_of_their_own() {
+        let metrics = Metrics::new().unwrap();
+        for status in [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Retrying,
+            MessageStatus::Sending,
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+        ] {
+            metrics.message_status(Some("mock"), MessageType::Otp, status);
+        }
+        metrics.delivery_time("mock", MessageType::Otp, Duration::from_secs(3));
+        metrics.graphql_field("sendSms", true, Duration::from_millis(4));
+        metrics.graphql_field("sendSms", false, Duration::from_millis(4));
+        let text = metrics.render();
+        let value = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels);
+        let mock_otp = [("provider", "mock"), ("type", "otp")];
+        let finished = |status| {
+            value(
+                "smsgate_messages_finished_total",
+                &[mock_otp[0], mock_otp[1], ("status", status)],
+            )
+        };
+        assert_eq!(finished("delivered"), Some(1.0));
+        assert_eq!(finished("sent"), None, "SENT is not final");
+        assert_eq!(
+            value("smsgate_provider_attempts_total", &mock_otp),
+            Some(2.0)
+        );
+        assert_eq!(
+            value("smsgate_delivery_seconds_count", &mock_otp),
+            Some(1.0)
+        );
+        assert_eq!(value("smsgate_delivery_seconds_sum", &mock_otp), Some(3.0));
+        for outcome in ["ok", "error"] {
+            assert_eq!(
+                value(
+                    "smsgate_graphql_operations_total",
+                    &[("field", "sendSms"), ("outcome", outcome)]
+                ),
+                Some(1.0)
+            );
+        }
+    }
+
+    #[test]
     fn two_instances_do_not_share_series() {
         let a = Metrics::new().unwrap();
         let b = Metrics::new().unwrap();

@@ -395,7 +395,8 @@ impl Engine {
         Ok(self.inner.store.providers().await?)
     }
 
-    /// Per provider per day figures, including every change committed before the call.
+    /// Per provider figures per day or hour (per type when asked), including every change
+    /// committed before the call.
     pub async fn statistics(&self, query: StatsQuery) -> Result<Vec<DailyStats>, EngineError> {
         if query.from > query.to {
             return Err(EngineError::invalid("from", "must not be after `to`"));
