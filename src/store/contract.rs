@@ -193,3 +193,25 @@ pub(crate) async fn all_pages(
 pub(crate) fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id.clone()).collect()
 }
+
+/// The engine tests' in-memory store keeps the statistics as the real backends do, so engine
+/// tests over it (actors/tests/engine/statistics.rs) show what a real store would hold.
+#[cfg(test)]
+mod memory_store {
+    use smsgate_actors::test_support::MemoryStore;
+
+    macro_rules! on_memory {
+        ($($check:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $check() {
+                super::$check(MemoryStore::new().as_ref()).await;
+            }
+        )*};
+    }
+
+    on_memory!(
+        statistics_add_up_across_commits,
+        statistics_commit_with_their_batch_or_not_at_all,
+        statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
+    );
+}
