@@ -39,6 +39,20 @@ pub enum Command {
     /// The audit log of admin actions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Statistics maintenance on the configured store (embedded or MongoDB).
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum StatsCommand {
+    /// Recompute one day's statistics (UTC) from the messages and their events, replace the
+    /// stored ones in one transaction, and print what changed. Safe next to a running server.
+    Rebuild {
+        /// The day, as 2026-11-24.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        day: chrono::NaiveDate,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

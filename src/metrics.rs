@@ -14,6 +14,9 @@ use smsgate_actors::{
 };
 use std::time::Duration;
 
+mod graphql;
+pub use graphql::GraphqlOperations;
+
 /// Provider calls run from a few milliseconds to a timeout of tens of seconds.
 const PROVIDER_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -21,6 +24,11 @@ const PROVIDER_BUCKETS: &[f64] = &[
 /// HTTP handlers answer from the engine's memory or the store, so mostly well under a second.
 const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Time to delivery runs from about a second to the hours a receipt may take.
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 86400.0,
 ];
 
 /// The provider label of a status change that happened before any provider was chosen.
@@ -39,6 +47,10 @@ pub struct Metrics {
     provider_credit_cents: GaugeVec,
     http_requests: IntCounterVec,
     http_request_seconds: HistogramVec,
+    messages_finished: IntCounterVec,
+    provider_attempts: IntCounterVec,
+    delivery_seconds: HistogramVec,
+    graphql: graphql::GraphqlSeries,
 }
 
 impl Metrics {
@@ -119,7 +131,37 @@ impl Metrics {
         registry.register(Box::new(provider_credit_cents.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
+        let messages_finished = IntCounterVec::new(
+            Opts::new(
+                "smsgate_messages_finished_total",
+                "Messages that reached a final status, by provider, message type and that status.",
+            ),
+            &["provider", "type", "status"],
+        )?;
+        let provider_attempts = IntCounterVec::new(
+            Opts::new(
+                "smsgate_provider_attempts_total",
+                "Send attempts handed to a provider, by provider and message type.",
+            ),
+            &["provider", "type"],
+        )?;
+        let delivery_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "smsgate_delivery_seconds",
+                "Time from SENT to DELIVERED, by provider and message type.",
+            )
+            .buckets(DELIVERY_BUCKETS.to_vec()),
+            &["provider", "type"],
+        )?;
+        registry.register(Box::new(messages_finished.clone()))?;
+        registry.register(Box::new(provider_attempts.clone()))?;
+        registry.register(Box::new(delivery_seconds.clone()))?;
+        let graphql = graphql::GraphqlSeries::register(&registry)?;
         Ok(Self {
+            messages_finished,
+            provider_attempts,
+            delivery_seconds,
+            graphql,
             registry,
             messages,
             provider_request_seconds,
@@ -178,14 +220,24 @@ impl EngineMetrics for Metrics {
         message_type: MessageType,
         status: MessageStatus,
     ) {
-        let status = status.as_str().to_ascii_lowercase();
-        self.messages
-            .with_label_values(&[
-                provider.unwrap_or(NO_PROVIDER_LABEL),
-                message_type.as_str(),
-                &status,
-            ])
-            .inc();
+        let provider = provider.unwrap_or(NO_PROVIDER_LABEL);
+        let name = status.as_str().to_ascii_lowercase();
+        let labels = [provider, message_type.as_str(), name.as_str()];
+        self.messages.with_label_values(&labels).inc();
+        if status.is_final() {
+            self.messages_finished.with_label_values(&labels).inc();
+        }
+        if status == MessageStatus::Sending {
+            self.provider_attempts
+                .with_label_values(&[provider, message_type.as_str()])
+                .inc();
+        }
+    }
+
+    fn delivery_time(&self, provider: &str, message_type: MessageType, elapsed: Duration) {
+        self.delivery_seconds
+            .with_label_values(&[provider, message_type.as_str()])
+            .observe(elapsed.as_secs_f64());
     }
 
     fn provider_call(
@@ -336,6 +388,53 @@ mod tests {
             &[("route", "/graphql")],
             1.0,
         );
+    }
+
+    #[test]
+    fn final_statuses_attempts_deliveries_and_graphql_fields_have_series_of_their_own() {
+        let metrics = Metrics::new().unwrap();
+        for status in [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Retrying,
+            MessageStatus::Sending,
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+        ] {
+            metrics.message_status(Some("mock"), MessageType::Otp, status);
+        }
+        metrics.delivery_time("mock", MessageType::Otp, Duration::from_secs(3));
+        metrics.graphql_field("sendSms", true, Duration::from_millis(4));
+        metrics.graphql_field("sendSms", false, Duration::from_millis(4));
+        let text = metrics.render();
+        let value = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels);
+        let mock_otp = [("provider", "mock"), ("type", "otp")];
+        let finished = |status| {
+            value(
+                "smsgate_messages_finished_total",
+                &[mock_otp[0], mock_otp[1], ("status", status)],
+            )
+        };
+        assert_eq!(finished("delivered"), Some(1.0));
+        assert_eq!(finished("sent"), None, "SENT is not final");
+        assert_eq!(
+            value("smsgate_provider_attempts_total", &mock_otp),
+            Some(2.0)
+        );
+        assert_eq!(
+            value("smsgate_delivery_seconds_count", &mock_otp),
+            Some(1.0)
+        );
+        assert_eq!(value("smsgate_delivery_seconds_sum", &mock_otp), Some(3.0));
+        for outcome in ["ok", "error"] {
+            assert_eq!(
+                value(
+                    "smsgate_graphql_operations_total",
+                    &[("field", "sendSms"), ("outcome", outcome)]
+                ),
+                Some(1.0)
+            );
+        }
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl Application {
         let state = AppState {
             schema: smsgate_graphql::schema_builder(engine.clone())
                 .data(audit_port)
+                .extension(crate::metrics::GraphqlOperations::new(metrics.clone()))
                 .finish(),
             engine: engine.clone(),
             verifier,
@@ -249,7 +250,7 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 /// says which. Neither the line nor an error names the connection string: it holds a password.
 /// Named tokens and the audit log (`AccessStore`) have no MongoDB implementation yet: with
 /// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
-async fn open_store(
+pub(crate) async fn open_store(
     settings: &Settings,
 ) -> anyhow::Result<(
     Arc<dyn Store>,

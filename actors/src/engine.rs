@@ -60,7 +60,6 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Changes a subscriber may fall behind before its stream is ended.
     pub updates_capacity: usize,
-    pub stats_flush_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -72,7 +71,6 @@ impl Default for EngineConfig {
             max_segments: 10,
             max_batch: 1024,
             updates_capacity: 4096,
-            stats_flush_interval: Duration::from_secs(1),
         }
     }
 }
@@ -146,7 +144,6 @@ impl Engine {
                     retry_max: deps.config.retry_max,
                 },
                 max_batch: deps.config.max_batch,
-                stats_flush_interval: deps.config.stats_flush_interval,
                 directory: directory_tx,
                 healthy: healthy.clone(),
             },
@@ -426,7 +423,8 @@ impl Engine {
         Ok(self.inner.store.providers().await?)
     }
 
-    /// Per provider per day figures, including every change committed before the call.
+    /// Per provider figures per day or hour (per type when asked), including every change
+    /// committed before the call.
     pub async fn statistics(&self, query: StatsQuery) -> Result<Vec<DailyStats>, EngineError> {
         if query.from > query.to {
             return Err(EngineError::invalid("from", "must not be after `to`"));
@@ -462,7 +460,6 @@ impl Engine {
             tracing::warn!("provider calls still in flight after the grace period");
         }
         let _ = call_t!(self.inner.core.logger, LoggerMsg::Flush, CALL_TIMEOUT_MS);
-        let _ = call_t!(self.inner.core.stats, StatsMsg::Drain, CALL_TIMEOUT_MS);
         let _ = self
             .inner
             .supervisor

@@ -13,7 +13,7 @@
 //!   not lost for messages already stored, as recovery re-reads them.
 
 use crate::{
-    domain::{Message, MessageStatus, StatsDelta},
+    domain::{stats::event_delta, MessageStatus, StatsDelta},
     ports::{EngineMetrics, MessageWrite, Store, StoreError, WriteOutcome},
     updates::UpdateBus,
 };
@@ -162,6 +162,17 @@ impl LoggerState {
                             message.message_type,
                             message.status,
                         );
+                        if let (MessageWrite::Update { event, .. }, Some(provider), Some(took)) =
+                            (&write, message.provider.as_deref(), message.delivery_time())
+                        {
+                            if event.status == MessageStatus::Delivered {
+                                self.args.metrics.delivery_time(
+                                    provider,
+                                    message.message_type,
+                                    took.to_std().unwrap_or_default(),
+                                );
+                            }
+                        }
                         applied.push(message.clone());
                     }
                     if let Some(done) = done {
@@ -200,17 +211,13 @@ impl LoggerState {
     }
 }
 
-/// The figures a batch adds, one delta per day, provider and type. They are committed with the
+/// The figures a batch adds, one delta per hour, provider and type. They are committed with the
 /// batch (not handed to Stats afterwards) so a kill -9 cannot keep a status change and lose what
 /// it adds to the statistics; the crash test (tests/crash.rs) found exactly that.
 fn batch_statistics(writes: &[MessageWrite]) -> Vec<StatsDelta> {
     let mut merged: Vec<StatsDelta> = Vec::new();
     for delta in writes.iter().filter_map(stats_delta) {
-        match merged.iter_mut().find(|d| {
-            d.day == delta.day
-                && d.provider == delta.provider
-                && d.message_type == delta.message_type
-        }) {
+        match merged.iter_mut().find(|d| d.same_row(&delta)) {
             Some(acc) => acc.merge(&delta),
             None => merged.push(delta),
         }
@@ -218,34 +225,10 @@ fn batch_statistics(writes: &[MessageWrite]) -> Vec<StatsDelta> {
     merged
 }
 
-/// What a committed change adds to the statistics. Costs count when the provider accepts the
-/// message; failures count once, when the message reaches a final failed state.
+/// What a committed change adds to the statistics: `stats::event_delta` of its event.
 fn stats_delta(write: &MessageWrite) -> Option<StatsDelta> {
     let MessageWrite::Update { message, event } = write else {
         return None;
     };
-    let provider = message.provider.clone()?;
-    let mut delta = StatsDelta::empty(event.at.date_naive(), provider, message.message_type);
-    match event.status {
-        MessageStatus::Sent => {
-            delta.sent = 1;
-            delta.cost = message.cost.unwrap_or_default();
-        }
-        MessageStatus::Delivered => {
-            delta.delivered = 1;
-            if let Some(took) = delivery_time(message) {
-                delta.delivery_ms_sum = took;
-                delta.delivery_count = 1;
-            }
-        }
-        MessageStatus::Undelivered | MessageStatus::Failed | MessageStatus::Expired => {
-            delta.failed = 1;
-        }
-        MessageStatus::Queued | MessageStatus::Sending | MessageStatus::Retrying => return None,
-    }
-    Some(delta)
-}
-
-fn delivery_time(message: &Message) -> Option<i64> {
-    message.delivery_time().map(|d| d.num_milliseconds().max(0))
+    event_delta(message, event)
 }

@@ -76,7 +76,6 @@ pub struct SupervisorArgs {
     pub bus: UpdateBus,
     pub router: RouterConfig,
     pub max_batch: usize,
-    pub stats_flush_interval: Duration,
     pub directory: watch::Sender<Directory>,
     /// Cleared when a core actor dies: the engine can no longer keep its promises.
     pub healthy: Arc<AtomicBool>,
@@ -118,7 +117,6 @@ impl Actor for Supervisor {
             Stats,
             StatsArgs {
                 store: args.store.clone(),
-                flush_interval: args.stats_flush_interval,
             },
             cell.clone(),
         )

@@ -2,6 +2,7 @@
 //! injection, a scripted provider that records its calls, and helpers to start and watch an engine.
 
 use crate::{
+    domain::stats::{merge_rows, rows_for_day, StatsRebuild},
     domain::{
         Message, MessageFilter, MessageId, MessageStatus, Money, Page, PageRequest, ProviderConfig,
         ProviderId, ProviderKind, StatsDelta, StatsQuery,
@@ -15,7 +16,7 @@ use crate::{
     updates::UpdateFilter,
 };
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -26,6 +27,8 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{Notify, Semaphore};
+
+pub mod mixed_run;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -302,10 +305,19 @@ impl Store for MemoryStore {
         Ok(lock(&self.inner)
             .stats
             .values()
-            .filter(|d| d.day >= query.from && d.day <= query.to)
-            .filter(|d| query.provider.as_ref().is_none_or(|p| *p == d.provider))
+            .filter(|d| query.matches(d))
             .cloned()
             .collect())
+    }
+
+    async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError> {
+        self.check()?;
+        let mut inner = lock(&self.inner);
+        let after = rows_for_day(day, inner.messages.values());
+        let before = merge_rows(inner.stats.values().filter(|d| d.day == day).cloned());
+        inner.stats.retain(|(d, ..), _| *d != day);
+        merge_stats(&mut inner.stats, &after);
+        Ok(StatsRebuild { day, before, after })
     }
 }
 
@@ -624,7 +636,6 @@ pub fn fast_config() -> EngineConfig {
     EngineConfig {
         retry_base: Duration::from_millis(5),
         retry_max: Duration::from_millis(20),
-        stats_flush_interval: Duration::from_millis(50),
         ..EngineConfig::default()
     }
 }
@@ -678,12 +689,12 @@ pub async fn wait_for_status(engine: &Engine, id: &MessageId, status: MessageSta
     }
 }
 
-type StatsTable = HashMap<(chrono::NaiveDate, String, crate::domain::MessageType), StatsDelta>;
+type StatsTable = HashMap<(NaiveDate, u32, String, crate::domain::MessageType), StatsDelta>;
 
 fn merge_stats(table: &mut StatsTable, deltas: &[StatsDelta]) {
     for d in deltas {
         table
-            .entry((d.day, d.provider.clone(), d.message_type))
+            .entry((d.day, d.hour, d.provider.clone(), d.message_type))
             .and_modify(|acc| acc.merge(d))
             .or_insert_with(|| d.clone());
     }

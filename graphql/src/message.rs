@@ -168,6 +168,24 @@ impl From<ErrorKind> for MessageErrorKind {
     }
 }
 
+impl From<MessageErrorKind> for ErrorKind {
+    fn from(k: MessageErrorKind) -> Self {
+        match k {
+            MessageErrorKind::InvalidCredentials => Self::InvalidCredentials,
+            MessageErrorKind::InsufficientCredit => Self::InsufficientCredit,
+            MessageErrorKind::RateLimited => Self::RateLimited,
+            MessageErrorKind::Timeout => Self::Timeout,
+            MessageErrorKind::ProviderUnavailable => Self::ProviderUnavailable,
+            MessageErrorKind::InvalidRecipient => Self::InvalidRecipient,
+            MessageErrorKind::InvalidContent => Self::InvalidContent,
+            MessageErrorKind::Rejected => Self::Rejected,
+            MessageErrorKind::NoProvider => Self::NoProvider,
+            MessageErrorKind::Interrupted => Self::Interrupted,
+            MessageErrorKind::Expired => Self::Expired,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output types
 // ---------------------------------------------------------------------------------------------
@@ -183,14 +201,22 @@ impl Message {
         ID(self.0.id.to_string())
     }
 
-    /// The recipient, in E.164 (`+40755123456`).
-    async fn to(&self) -> &str {
-        self.0.to.as_str()
+    /// The recipient, in E.164 (`+40755123456`); masked for viewers (`+40755***456`).
+    async fn to(&self, ctx: &Context<'_>) -> String {
+        if is_viewer(ctx) {
+            self.0.to.masked()
+        } else {
+            self.0.to.as_str().to_owned()
+        }
     }
 
-    /// The text as sent (Unicode NFC).
-    async fn body(&self) -> &str {
-        &self.0.body
+    /// The text as sent (Unicode NFC). A viewer does not read an OTP's code: `[OTP hidden]`.
+    async fn body(&self, ctx: &Context<'_>) -> String {
+        if is_viewer(ctx) && self.0.message_type == domain::MessageType::Otp {
+            HIDDEN_OTP.to_owned()
+        } else {
+            self.0.body.clone()
+        }
     }
 
     #[graphql(name = "type")]
@@ -237,8 +263,12 @@ impl Message {
     }
 
     /// The latest error, if the message is not where it should be.
-    async fn error(&self) -> Option<MessageError> {
-        self.0.error.as_ref().map(MessageError::from)
+    async fn error(&self, ctx: &Context<'_>) -> Option<MessageError> {
+        let viewer = is_viewer(ctx);
+        self.0
+            .error
+            .as_ref()
+            .map(|e| self.masked_error(MessageError::from(e), viewer))
     }
 
     async fn created_at(&self) -> DateTime {
@@ -261,8 +291,36 @@ impl Message {
     }
 
     /// Every status change, oldest first.
-    async fn events(&self) -> Vec<MessageEvent> {
-        self.0.events.iter().map(MessageEvent::from).collect()
+    async fn events(&self, ctx: &Context<'_>) -> Vec<MessageEvent> {
+        let viewer = is_viewer(ctx);
+        self.0
+            .events
+            .iter()
+            .map(MessageEvent::from)
+            .map(|mut e| {
+                e.error = e.error.map(|err| self.masked_error(err, viewer));
+                e
+            })
+            .collect()
+    }
+}
+
+/// What a viewer reads instead of an OTP's body.
+pub const HIDDEN_OTP: &str = "[OTP hidden]";
+
+/// Viewers read messages with the recipient masked and OTP codes hidden.
+fn is_viewer(ctx: &Context<'_>) -> bool {
+    ctx.data_opt::<crate::context::Caller>()
+        .is_some_and(|c| c.role == crate::context::Role::Viewer)
+}
+
+impl Message {
+    /// An error text may quote the recipient (a provider's "invalid number +40..."): masked too.
+    fn masked_error(&self, mut error: MessageError, viewer: bool) -> MessageError {
+        if viewer {
+            error.message = self.0.to.mask_in(&error.message);
+        }
+        error
     }
 }
 
@@ -372,6 +430,8 @@ pub struct MessageFilter {
     pub created_from: Option<DateTime>,
     /// Created before this time.
     pub created_to: Option<DateTime>,
+    /// The kind of the message's current error.
+    pub error_kind: Option<MessageErrorKind>,
 }
 
 /// Which message changes to receive: `id` follows one message; the other fields narrow as in
@@ -392,14 +452,18 @@ pub struct MessageUpdatesFilter {
 
 impl MessageFilter {
     fn into_domain(self) -> Result<domain::MessageFilter, ApiError> {
-        domain_filter(
-            self.status,
-            self.provider,
-            self.message_type,
-            self.to,
-            self.created_from,
-            self.created_to,
-        )
+        let error_kind = self.error_kind.map(Into::into);
+        Ok(domain::MessageFilter {
+            error_kind,
+            ..domain_filter(
+                self.status,
+                self.provider,
+                self.message_type,
+                self.to,
+                self.created_from,
+                self.created_to,
+            )?
+        })
     }
 }
 
@@ -458,6 +522,7 @@ fn domain_filter(
         to,
         created_from: created_from.map(|t| t.0),
         created_to: created_to.map(|t| t.0),
+        error_kind: None,
     })
 }
 

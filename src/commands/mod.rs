@@ -1,5 +1,5 @@
 //! The commands that work on the store directly, without a running server: key generation and
-//! rotation, provider administration, API tokens, audit verification. Every change is recorded in
+//! rotation, provider administration, API tokens, audit verification, statistics rebuilds. Every change is recorded in
 //! the audit log as done by `cli:<user>`. A running server reads providers from the store when it
 //! starts, so changes made here reach it on its next restart; through the API they are live.
 //!
@@ -7,11 +7,12 @@
 
 pub mod keys;
 pub mod providers;
+pub mod stats;
 pub mod tokens;
 
 use crate::{
     audit::AuditLog,
-    cli::{AuditCommand, Command},
+    cli::{AuditCommand, Command, StatsCommand},
     config::Settings,
     secrets::Keyring,
     startup,
@@ -112,6 +113,24 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
                 )),
                 Err(broken) => anyhow::bail!("audit log tampered with: {broken}"),
             }
+        }
+        Command::Stats(StatsCommand::Rebuild { day }) => {
+            // The configured store, as `serve` opens it: MongoDB when configured.
+            let (store, access, _, _) = startup::open_store(settings).await?;
+            let (rebuild, report) = stats::rebuild(store.as_ref(), day)
+                .await
+                .with_context(|| format!("could not rebuild the statistics of {day}"))?;
+            AuditLog::new(access)
+                .record(AuditRecord {
+                    actor: cli_actor(),
+                    action: "statistics.rebuilt".into(),
+                    target: Some(day.to_string()),
+                    before: Some(serde_json::json!({ "rows": rebuild.before.len() })),
+                    after: Some(serde_json::json!({ "rows": rebuild.after.len() })),
+                })
+                .await
+                .context(NOT_RECORDED)?;
+            Ok(report)
         }
         Command::Serve | Command::Config(_) => {
             anyhow::bail!("not an offline command")

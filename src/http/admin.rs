@@ -20,10 +20,16 @@ use axum::{
 };
 use serde_json::{json, Value};
 use smsgate_actors::{
-    domain::{MessageFilter, MessageId, MessageStatus, MessageType, PageRequest, StatsQuery, E164},
+    domain::{
+        event::ErrorKind, Message, MessageFilter, MessageId, MessageStatus, MessageType,
+        PageRequest, StatsGroupBy, StatsQuery, E164,
+    },
     EngineError,
 };
-use smsgate_graphql::{provider_snapshot, test_sms_snapshot, AuditRecord};
+use smsgate_graphql::{
+    message::HIDDEN_OTP, provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot,
+    AuditRecord,
+};
 use std::time::Duration;
 
 const WRITERS: &[Role] = &[Role::Admin];
@@ -187,8 +193,8 @@ pub async fn test_provider(
     Ok(Json(SmsLog::from(&message)))
 }
 
-/// `GET /api/admin/sms/statistics?from=&to=&provider=`: per provider per day; by default the
-/// last 30 days up to today (UTC).
+/// `GET /api/admin/sms/statistics?from=&to=&provider=&message_type=&group_by=&by_type=`: per
+/// provider per day or hour; by default the last 30 days up to today (UTC).
 pub async fn statistics(
     State(state): State<AppState>,
     Limited(caller): Limited,
@@ -208,12 +214,34 @@ pub async fn statistics(
             EngineError::invalid("to", format!("at most {MAX_DAYS} days after `from`")).into(),
         );
     }
+    let group_by = match params.group_by.as_deref().map(str::trim) {
+        None | Some("") => StatsGroupBy::Day,
+        Some(g) if g.eq_ignore_ascii_case("day") => StatsGroupBy::Day,
+        Some(g) if g.eq_ignore_ascii_case("hour") => StatsGroupBy::Hour,
+        Some(_) => return Err(EngineError::invalid("group_by", "must be `day` or `hour`").into()),
+    };
+    if group_by == StatsGroupBy::Hour && (to - from).num_days() > MAX_HOUR_DAYS {
+        return Err(EngineError::invalid(
+            "to",
+            format!("at most {MAX_HOUR_DAYS} days after `from` when grouped by hour"),
+        )
+        .into());
+    }
+    let message_type = match params.message_type.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(MessageType::parse(t).ok_or_else(|| {
+            EngineError::invalid("message_type", "must be otp, transactional or marketing")
+        })?),
+    };
     let rows = state
         .engine
         .statistics(StatsQuery {
             from,
             to,
             provider: params.provider.filter(|p| !p.trim().is_empty()),
+            message_type,
+            group_by,
+            by_type: params.by_type.unwrap_or(false),
         })
         .await?;
     let rows: Vec<DailyDto> = rows.into_iter().map(DailyDto::from).collect();
@@ -257,8 +285,29 @@ pub async fn logs(
         .has_next_page
         .then(|| page.items.last().map(|m| m.id.to_string()))
         .flatten();
-    let logs: Vec<SmsLog> = page.items.iter().map(SmsLog::from).collect();
+    let viewer = caller.role == Role::Viewer;
+    let logs: Vec<SmsLog> = page.items.iter().map(|m| log_for(m, viewer)).collect();
     Ok(Json(json!({ "logs": logs, "next_cursor": next_cursor })))
+}
+
+/// A message as a caller may read it: a viewer gets the recipient masked (`+40755***456`), also
+/// where an error text quotes it, and never an OTP's code.
+fn log_for(m: &Message, viewer: bool) -> SmsLog {
+    let mut log = SmsLog::from(m);
+    if viewer {
+        log.phone_number = m.to.masked();
+        if m.message_type == MessageType::Otp {
+            log.message = HIDDEN_OTP.to_owned();
+        }
+        let errors = log
+            .error
+            .iter_mut()
+            .chain(log.events.iter_mut().filter_map(|e| e.error.as_mut()));
+        for error in errors {
+            error.message = m.to.mask_in(&error.message);
+        }
+    }
+    log
 }
 
 /// A query parameter given with something in it: `?status=` means no filter.
@@ -294,6 +343,13 @@ fn log_filter(params: &LogParams) -> Result<MessageFilter, EngineError> {
             .transpose()?,
         created_to: nonempty(&params.to)
             .map(|raw| time_bound("to", raw, true))
+            .transpose()?,
+        error_kind: nonempty(&params.error_kind)
+            .map(|raw| {
+                ErrorKind::parse(&raw.to_ascii_uppercase()).ok_or_else(|| {
+                    EngineError::invalid("error_kind", "an error kind such as invalid_recipient or timeout")
+                })
+            })
             .transpose()?,
     })
 }

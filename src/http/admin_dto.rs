@@ -178,18 +178,28 @@ fn default_test_message() -> String {
     "smsgate test message".to_owned()
 }
 
-/// `GET /api/admin/sms/statistics?from=&to=&provider=`; days as `2026-11-24`.
+/// `GET /api/admin/sms/statistics?from=&to=&provider=&message_type=&group_by=&by_type=`; days
+/// as `2026-11-24`, `group_by` `day` (default) or `hour`.
 #[derive(Debug, Deserialize)]
 pub struct StatisticsParams {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub provider: Option<String>,
+    pub message_type: Option<String>,
+    pub group_by: Option<String>,
+    pub by_type: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct DailyDto {
     pub day: String,
+    /// The start of the hour (RFC 3339) when grouped by hour; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hour: Option<String>,
     pub provider: String,
+    /// When grouped by type or filtered to one; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<&'static str>,
     pub sent_count: i64,
     pub delivered_count: i64,
     pub failed_count: i64,
@@ -197,18 +207,25 @@ pub struct DailyDto {
     pub total_cost: f64,
     /// Milliseconds from sent to delivered; null when nothing was delivered.
     pub avg_delivery_time: Option<f64>,
+    /// Milliseconds, at the stored histogram's resolution (bucket upper bound, √2 steps).
+    pub p95_delivery_time: Option<f64>,
 }
 
 impl From<DailyStats> for DailyDto {
     fn from(s: DailyStats) -> Self {
         Self {
             day: s.day.to_string(),
+            hour: s
+                .hour
+                .map(|h| h.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             provider: s.provider,
+            message_type: s.message_type.map(|t| t.as_str()),
             sent_count: s.sent_count,
             delivered_count: s.delivered_count,
             failed_count: s.failed_count,
             total_cost: s.total_cost.cents(),
             avg_delivery_time: s.avg_delivery_ms,
+            p95_delivery_time: s.p95_delivery_ms.map(|ms| ms as f64),
         }
     }
 }
@@ -222,6 +239,8 @@ pub struct LogParams {
     pub phone_number: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// An error kind as the API names it, e.g. `invalid_recipient` (any case).
+    pub error_kind: Option<String>,
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -12,6 +12,7 @@ mod alerts;
 mod listing;
 mod messages;
 mod providers;
+mod statistics;
 
 pub use alerts::alert_history_is_newest_first_filtered_and_paged;
 pub use listing::{
@@ -26,7 +27,10 @@ pub use messages::{
 };
 pub use providers::{
     exactly_one_default_after_set_default, provider_slug_is_unique,
-    providers_round_trip_update_and_delete, statistics_add_up_across_commits,
+    providers_round_trip_update_and_delete,
+};
+pub use statistics::{
+    statistics_add_up_across_commits, statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
 };
 
 /// Calls `$apply!(check, check, ...)` with every check of the contract, so each backend's tests
@@ -48,6 +52,7 @@ macro_rules! every_check {
             statistics_add_up_across_commits,
             statistics_commit_with_their_batch_or_not_at_all,
             alert_history_is_newest_first_filtered_and_paged,
+            statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
         );
     };
 }
@@ -190,4 +195,26 @@ pub(crate) async fn all_pages(
 
 pub(crate) fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id.clone()).collect()
+}
+
+/// The engine tests' in-memory store keeps the statistics as the real backends do, so engine
+/// tests over it (actors/tests/engine/statistics.rs) show what a real store would hold.
+#[cfg(test)]
+mod memory_store {
+    use smsgate_actors::test_support::MemoryStore;
+
+    macro_rules! on_memory {
+        ($($check:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $check() {
+                super::$check(MemoryStore::new().as_ref()).await;
+            }
+        )*};
+    }
+
+    on_memory!(
+        statistics_add_up_across_commits,
+        statistics_commit_with_their_batch_or_not_at_all,
+        statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
+    );
 }

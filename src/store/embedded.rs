@@ -16,7 +16,9 @@ mod schema;
 mod statistics;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use rusqlite::{Connection, ErrorCode};
+use smsgate_actors::domain::stats::StatsRebuild;
 use smsgate_actors::domain::{
     Message, MessageFilter, MessageId, Page, PageRequest, ProviderConfig, ProviderId, StatsDelta,
     StatsQuery,
@@ -315,6 +317,10 @@ impl Store for EmbeddedStore {
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {
         let query = query.clone();
         self.read(move |tx| statistics::query(tx, &query)).await
+    }
+
+    async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError> {
+        self.write(move |tx| statistics::rebuild(tx, day)).await
     }
 }
 

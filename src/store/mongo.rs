@@ -16,10 +16,12 @@ mod providers;
 mod statistics;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::{ErrorKind, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions, WriteConcern};
 use mongodb::{Client, ClientSession, Database};
+use smsgate_actors::domain::stats::StatsRebuild;
 use smsgate_actors::domain::{
     Message, MessageFilter, MessageId, Page, PageRequest, ProviderConfig, ProviderId, StatsDelta,
     StatsQuery,
@@ -325,6 +327,10 @@ impl Store for MongoStore {
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {
         statistics::query(&self.db, query).await
+    }
+
+    async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError> {
+        in_transaction!(self, session => statistics::rebuild(&self.db, session, day))
     }
 }
 

@@ -208,6 +208,30 @@ async fn rest_errors_use_the_contract_codes_and_statuses() {
             400,
             "INVALID_INPUT",
         ),
+        (
+            Method::GET,
+            "/api/admin/sms/statistics?group_by=week",
+            Some(ADMIN),
+            None,
+            400,
+            "INVALID_INPUT",
+        ),
+        (
+            Method::GET,
+            "/api/admin/sms/statistics?message_type=fax",
+            Some(ADMIN),
+            None,
+            400,
+            "INVALID_INPUT",
+        ),
+        (
+            Method::GET,
+            "/api/admin/sms/statistics?from=2026-01-01&to=2026-06-01&group_by=hour",
+            Some(ADMIN),
+            None,
+            400,
+            "INVALID_INPUT",
+        ),
     ];
     for (method, path, token, body, status, code) in cases {
         let (got, answer) = rest(&app, method.clone(), path, token, body).await;
@@ -279,6 +303,33 @@ async fn logs_filter_and_paginate_and_statistics_count_the_deliveries() {
     assert_eq!(rows.len(), 1, "{stats}");
     assert_eq!(rows[0]["sent_count"], 5);
     assert_eq!(rows[0]["delivered_count"], 5);
+    assert!(rows[0]["p95_delivery_time"].as_f64().is_some(), "{stats}");
+    assert!(rows[0].get("hour").is_none() && rows[0].get("message_type").is_none());
+
+    // The same figures per hour and per type: they add up to the day's.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
+    let split = get(
+        &app,
+        &format!("/api/admin/sms/statistics?from={yesterday}&group_by=hour&by_type=true"),
+    )
+    .await;
+    let split = split["statistics"].as_array().unwrap();
+    let sent = |t: &str| -> i64 {
+        split
+            .iter()
+            .filter(|r| r["message_type"] == t)
+            .map(|r| r["sent_count"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!((sent("otp"), sent("marketing")), (3, 2), "{split:?}");
+    assert!(split
+        .iter()
+        .all(|r| r["hour"].as_str().is_some_and(|h| h.ends_with(":00:00Z"))));
+    let marketing = get(&app, "/api/admin/sms/statistics?message_type=marketing").await;
+    let marketing = marketing["statistics"].as_array().unwrap();
+    assert_eq!(marketing.len(), 1, "{marketing:?}");
+    assert_eq!(marketing[0]["message_type"], "marketing");
+    assert_eq!(marketing[0]["sent_count"], 2);
 }
 
 #[tokio::test]

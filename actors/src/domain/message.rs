@@ -139,6 +139,8 @@ pub struct MessageFilter {
     pub to: Option<E164>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// The kind of the message's current error.
+    pub error_kind: Option<super::event::ErrorKind>,
 }
 
 impl MessageFilter {
@@ -152,6 +154,9 @@ impl MessageFilter {
             && self.to.as_ref().is_none_or(|to| *to == m.to)
             && self.created_from.is_none_or(|from| m.created_at >= from)
             && self.created_to.is_none_or(|to| m.created_at < to)
+            && self
+                .error_kind
+                .is_none_or(|k| m.error.as_ref().is_some_and(|e| e.kind == k))
     }
 }
 

@@ -16,6 +16,6 @@ pub use message::{Message, MessageFilter, MessageType, Page, PageRequest};
 pub use money::Money;
 pub use phone::E164;
 pub use provider::{secret_hint, ProviderConfig, ProviderKind, ProviderSettings};
-pub use stats::{DailyStats, StatsDelta, StatsQuery};
+pub use stats::{DailyStats, DeliveryHistogram, StatsDelta, StatsGroupBy, StatsQuery};
 pub use status::MessageStatus;
 pub use text::{Encoding, TextInfo};

@@ -41,6 +41,38 @@ impl E164 {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as a viewer may see it: the country code, the first three national digits
+    /// and the last three (`+40755***456`), enough to tell numbers apart at a glance but not to
+    /// call one. Short national numbers keep only their last two digits.
+    pub fn masked(&self) -> String {
+        let cc = phonenumber::parse(None, &self.0)
+            .map(|n| n.code().value().to_string())
+            .unwrap_or_default();
+        let national = self
+            .0
+            .strip_prefix('+')
+            .and_then(|digits| digits.strip_prefix(cc.as_str()))
+            .filter(|_| !cc.is_empty())
+            .unwrap_or_else(|| self.0.trim_start_matches('+'));
+        let chars: Vec<char> = national.chars().collect();
+        let tail = |n: usize| {
+            chars[chars.len().saturating_sub(n)..]
+                .iter()
+                .collect::<String>()
+        };
+        if chars.len() >= 7 {
+            let head: String = chars[..3].iter().collect();
+            format!("+{cc}{head}***{}", tail(3))
+        } else {
+            format!("+{cc}***{}", tail(2))
+        }
+    }
+
+    /// `text` with every occurrence of this number masked, for error texts that quote it.
+    pub fn mask_in(&self, text: &str) -> String {
+        text.replace(self.0.as_str(), &self.masked())
+    }
 }
 
 impl fmt::Display for E164 {
@@ -52,6 +84,19 @@ impl fmt::Display for E164 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_masked_number_keeps_the_country_code_the_first_three_and_the_last_three_digits() {
+        let ro = E164::parse("0755123456").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ro.masked(), "+40755***456");
+        let us = E164::parse("+1 415 555 2671").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(us.masked(), "+1415***671");
+        assert_eq!(E164::from_stored("+4012345".into()).masked(), "+40***45");
+        assert_eq!(
+            ro.mask_in("+40755123456 is not reachable"),
+            "+40755***456 is not reachable"
+        );
+    }
 
     #[test]
     fn romanian_national_numbers_become_e164() {

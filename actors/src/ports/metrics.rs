@@ -27,6 +27,9 @@ pub trait EngineMetrics: Send + Sync + 'static {
     fn circuit_state(&self, provider: &str, state: u8);
     /// A provider's remaining credit, in cents.
     fn credit(&self, provider: &str, cents: f64);
+    /// A stored delivery: how long it took from SENT to DELIVERED. Defaults to nothing, so a
+    /// recorder that does not keep it need not say so.
+    fn delivery_time(&self, _provider: &str, _message_type: MessageType, _elapsed: Duration) {}
 }
 
 /// For tests and tools that do not scrape.

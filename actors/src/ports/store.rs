@@ -2,10 +2,11 @@
 
 use crate::domain::{
     message::{Message, MessageFilter, Page, PageRequest},
-    stats::{StatsDelta, StatsQuery},
-    DailyStats, MessageEvent, MessageId, ProviderConfig, ProviderId,
+    stats::{StatsDelta, StatsQuery, StatsRebuild},
+    MessageEvent, MessageId, ProviderConfig, ProviderId,
 };
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +100,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds the deltas to their rows, creating rows as needed.
     async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError>;
-    /// Rows per (day, provider, type) within the query.
+    /// Rows per (day, hour, provider, type) within the query's days, provider and type.
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError>;
-}
-
-/// Keeps `summarize` reachable from the port for callers that want one figure per provider-day.
-pub fn daily(rows: Vec<StatsDelta>) -> Vec<DailyStats> {
-    crate::domain::stats::summarize(rows)
+    /// Recomputes `day`'s rows from the logs (`stats::rows_for_day` over every message with an
+    /// event that day) and puts them in place of that day's stored rows, reading and replacing
+    /// in one transaction so a commit running meanwhile is counted exactly once.
+    async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError>;
 }

@@ -262,11 +262,7 @@ async fn statistics_count_sent_delivered_and_cost_per_provider_and_day() {
     let today = Utc::now().date_naive();
     let stats = h
         .engine
-        .statistics(StatsQuery {
-            from: today,
-            to: today,
-            provider: None,
-        })
+        .statistics(StatsQuery::days(today, today))
         .await
         .unwrap();
     assert_eq!(stats.len(), 1);

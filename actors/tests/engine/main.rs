@@ -12,4 +12,5 @@ mod lanes;
 mod lifecycle;
 mod reconcile;
 mod recovery;
+mod statistics;
 mod supervision;

@@ -12,7 +12,9 @@ async fn the_schema_keeps_the_designed_signatures() {
         "messages(filter: MessageFilter, first: Int = 20, after: String): MessageConnection!",
         "providers: [Provider!]!",
         "provider(id: ID!): Provider",
-        "statistics(from: Date!, to: Date!, provider: String): [DailyStatistics!]!",
+        "statistics(from: Date!, to: Date!, provider: String, type: MessageType, groupBy: \
+         StatisticsGroupBy, byType: Boolean): [DailyStatistics!]!",
+        "p95DeliveryTime: Float",
         "messageUpdates(filter: MessageUpdatesFilter): Message!",
         "edges: [MessageEdge!]!",
         "pageInfo: PageInfo!",

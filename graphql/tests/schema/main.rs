@@ -16,4 +16,5 @@ mod providers;
 mod send;
 mod statistics;
 mod subscriptions;
+mod viewer;
 mod websocket;

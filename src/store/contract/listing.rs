@@ -3,7 +3,8 @@
 use super::{all_pages, base_time, ids, in_status, insert_all, queued};
 use chrono::{Duration, SubsecRound};
 use smsgate_actors::domain::{
-    Message, MessageFilter, MessageId, MessageStatus, MessageType, PageRequest, E164,
+    event::ErrorKind, Message, MessageFilter, MessageId, MessageStatus, MessageType, PageRequest,
+    E164,
 };
 use smsgate_actors::ports::Store;
 
@@ -68,6 +69,11 @@ pub async fn every_filter_narrows_the_listing(store: &dyn Store) {
             let mut m = in_status(numbers[i % 3], at, statuses[i % 4]);
             m.provider = providers[(i / 2) % 3].map(str::to_owned);
             m.message_type = MessageType::ALL[(i / 3) % 3];
+            if i % 8 == 2 {
+                if let Some(error) = &mut m.error {
+                    error.kind = ErrorKind::InvalidRecipient;
+                }
+            }
             m
         })
         .collect();
@@ -108,6 +114,15 @@ pub async fn every_filter_narrows_the_listing(store: &dyn Store) {
         MessageFilter {
             status: Some(Queued),
             provider: Some("twilio".into()),
+            ..Default::default()
+        },
+        MessageFilter {
+            error_kind: Some(ErrorKind::InvalidRecipient),
+            ..Default::default()
+        },
+        MessageFilter {
+            error_kind: Some(ErrorKind::Timeout),
+            status: Some(Failed),
             ..Default::default()
         },
     ];

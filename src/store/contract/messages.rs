@@ -209,11 +209,7 @@ pub async fn receipt_lookup_by_provider_and_response_token(store: &dyn Store) {
 pub async fn statistics_commit_with_their_batch_or_not_at_all(store: &dyn Store) {
     use smsgate_actors::domain::{MessageType, StatsDelta, StatsQuery};
     let day = base_time().date_naive();
-    let query = StatsQuery {
-        from: day,
-        to: day,
-        provider: None,
-    };
+    let query = StatsQuery::days(day, day);
     let mut figures = StatsDelta::empty(day, "smso".into(), MessageType::Transactional);
     figures.sent = 1;
 

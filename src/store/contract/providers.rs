@@ -1,10 +1,8 @@
-//! Contract checks for providers (unique slugs, one default) and the statistics counters.
+//! Contract checks for providers (unique slugs, one default).
 
 use super::{base_time, provider};
-use chrono::{Duration, NaiveDate};
-use smsgate_actors::domain::{
-    MessageType, Money, ProviderId, ProviderKind, StatsDelta, StatsQuery,
-};
+use chrono::Duration;
+use smsgate_actors::domain::{ProviderId, ProviderKind};
 use smsgate_actors::ports::{Store, StoreError};
 
 pub async fn providers_round_trip_update_and_delete(store: &dyn Store) {
@@ -98,62 +96,4 @@ pub async fn exactly_one_default_after_set_default(store: &dyn Store) {
     b.is_default = true;
     store.update_provider(&b).await.unwrap();
     assert_eq!(defaults().await, ["b"]);
-}
-
-pub async fn statistics_add_up_across_commits(store: &dyn Store) {
-    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
-    let delta =
-        |d: u32, provider: &str, t: MessageType| StatsDelta::empty(day(d), provider.into(), t);
-    let otp = MessageType::Otp;
-
-    let mut sent_twice = delta(24, "smso", otp);
-    sent_twice.sent = 2;
-    sent_twice.cost = Money::from_millicents(7_000);
-    let mut delivered_once = delta(24, "smso", otp);
-    delivered_once.sent = 1;
-    delivered_once.delivered = 1;
-    delivered_once.delivery_ms_sum = 1_500;
-    delivered_once.delivery_count = 1;
-    let mut failed = delta(25, "twilio", MessageType::Transactional);
-    failed.failed = 1;
-    // Two deltas for the same row in one call add up too.
-    store
-        .add_statistics(&[sent_twice, delivered_once, failed.clone()])
-        .await
-        .unwrap();
-
-    let mut delivered_twice = delta(24, "smso", otp);
-    delivered_twice.delivered = 2;
-    delivered_twice.delivery_ms_sum = 3_000;
-    delivered_twice.delivery_count = 2;
-    let mut marketing = delta(26, "smso", MessageType::Marketing);
-    marketing.sent = 5;
-    store
-        .add_statistics(&[delivered_twice, marketing.clone()])
-        .await
-        .unwrap();
-
-    let mut day_one = delta(24, "smso", otp);
-    day_one.sent = 3;
-    day_one.delivered = 3;
-    day_one.cost = Money::from_millicents(7_000);
-    day_one.delivery_ms_sum = 4_500;
-    day_one.delivery_count = 3;
-
-    let query = |from: u32, to: u32, provider: Option<&str>| StatsQuery {
-        from: day(from),
-        to: day(to),
-        provider: provider.map(str::to_owned),
-    };
-    let rows = store.statistics(&query(24, 25, None)).await.unwrap();
-    assert_eq!(rows, vec![day_one.clone(), failed.clone()]);
-    let rows = store
-        .statistics(&query(24, 26, Some("smso")))
-        .await
-        .unwrap();
-    assert_eq!(rows, vec![day_one, marketing]);
-    let rows = store.statistics(&query(25, 25, None)).await.unwrap();
-    assert_eq!(rows, vec![failed]);
-    let rows = store.statistics(&query(27, 30, None)).await.unwrap();
-    assert!(rows.is_empty());
 }

@@ -243,6 +243,9 @@ pub(super) fn list(
     if let Some(to) = &filter.created_to {
         narrow(" AND created_at < ?", Value::Text(time_to_sql(to)));
     }
+    if let Some(kind) = filter.error_kind {
+        narrow(" AND error_kind = ?", Value::Text(kind.as_str().into()));
+    }
     if let Some(after) = &page.after {
         narrow(" AND id < ?", Value::Text(after.as_str().into()));
     }

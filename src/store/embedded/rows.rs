@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::Row;
 use smsgate_actors::domain::{event::ErrorKind, Message};
 use smsgate_actors::domain::{
-    Encoding, MessageError, MessageEvent, MessageId, MessageStatus, MessageType, Money,
-    ProviderConfig, ProviderId, ProviderKind, StatsDelta, E164,
+    DeliveryHistogram, Encoding, MessageError, MessageEvent, MessageId, MessageStatus, MessageType,
+    Money, ProviderConfig, ProviderId, ProviderKind, StatsDelta, E164,
 };
 use smsgate_actors::ports::StoreError;
 
@@ -251,11 +251,12 @@ pub(super) fn features_to_sql(features: &[String]) -> String {
     serde_json::to_string(features).unwrap_or_else(|_| "[]".into())
 }
 
-pub(super) const STATS_COLUMNS: &str =
-    "day, provider, message_type, sent, delivered, failed, cost, delivery_ms_sum, delivery_count";
+pub(super) const STATS_COLUMNS: &str = "day, hour, provider, message_type, sent, delivered, \
+    failed, cost, delivery_ms_sum, delivery_count, delivery_histogram";
 
 pub(super) struct StatsRow {
     day: String,
+    hour: i64,
     provider: String,
     message_type: String,
     sent: i64,
@@ -264,26 +265,33 @@ pub(super) struct StatsRow {
     cost: i64,
     delivery_ms_sum: i64,
     delivery_count: i64,
+    delivery_histogram: String,
 }
 
 impl StatsRow {
     pub fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             day: row.get(0)?,
-            provider: row.get(1)?,
-            message_type: row.get(2)?,
-            sent: row.get(3)?,
-            delivered: row.get(4)?,
-            failed: row.get(5)?,
-            cost: row.get(6)?,
-            delivery_ms_sum: row.get(7)?,
-            delivery_count: row.get(8)?,
+            hour: row.get(1)?,
+            provider: row.get(2)?,
+            message_type: row.get(3)?,
+            sent: row.get(4)?,
+            delivered: row.get(5)?,
+            failed: row.get(6)?,
+            cost: row.get(7)?,
+            delivery_ms_sum: row.get(8)?,
+            delivery_count: row.get(9)?,
+            delivery_histogram: row.get(10)?,
         })
     }
 
     pub fn into_delta(self) -> Result<StatsDelta, StoreError> {
         Ok(StatsDelta {
             day: parse_day("day", &self.day)?,
+            hour: u32::try_from(self.hour)
+                .ok()
+                .filter(|h| *h < 24)
+                .ok_or_else(|| corrupt("hour", &self.hour.to_string()))?,
             message_type: parse("message_type", &self.message_type, MessageType::parse)?,
             provider: self.provider,
             sent: self.sent,
@@ -292,8 +300,21 @@ impl StatsRow {
             cost: Money::from_millicents(self.cost),
             delivery_ms_sum: self.delivery_ms_sum,
             delivery_count: self.delivery_count,
+            delivery_histogram: histogram_from_sql(&self.delivery_histogram)?,
         })
     }
+}
+
+/// A histogram as stored: its bucket counts as a JSON array, bucket 0 first.
+pub(super) fn histogram_to_sql(h: &DeliveryHistogram) -> String {
+    serde_json::to_string(h.counts()).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn histogram_from_sql(raw: &str) -> Result<DeliveryHistogram, StoreError> {
+    serde_json::from_str::<Vec<i64>>(raw)
+        .ok()
+        .and_then(DeliveryHistogram::from_counts)
+        .ok_or_else(|| corrupt("delivery_histogram", raw))
 }
 
 #[cfg(test)]

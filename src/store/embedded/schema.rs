@@ -18,7 +18,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// checks it against `MessageStatus::is_final`.
 pub(super) const UNFINISHED_STATUSES: &str = "('QUEUED', 'SENDING', 'SENT', 'RETRYING')";
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the seed's MongoDB collections as tables. Times are RFC 3339 UTC text with nine
     // fractional digits, so text order is time order; money is integer millicents.
     r"
@@ -131,7 +131,37 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX audit_log_action ON audit_log (action, seq);
     ",
-    // alerts (slot 5): every alert notice (src/store/embedded/alerts.rs), newest first by
+    // 4: statistics per UTC hour with a histogram of delivery times (actors/src/domain/stats),
+    // so that DAY and HOUR figures and a p95 all come from stored rows. Rows kept before this
+    // step have no hour: they move to hour 0 of their day, without a histogram (`smsgate stats
+    // rebuild --day` recomputes a day from the logs). Events are indexed by time for the rebuild,
+    // and messages by error kind for the listing.
+    r"
+    CREATE TABLE sms_statistics_hourly (
+        day                TEXT NOT NULL,
+        hour               INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),
+        provider           TEXT NOT NULL,
+        message_type       TEXT NOT NULL,
+        sent               INTEGER NOT NULL,
+        delivered          INTEGER NOT NULL,
+        failed             INTEGER NOT NULL,
+        cost               INTEGER NOT NULL,
+        delivery_ms_sum    INTEGER NOT NULL,
+        delivery_count     INTEGER NOT NULL,
+        delivery_histogram TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (day, hour, provider, message_type)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO sms_statistics_hourly (day, hour, provider, message_type, sent, delivered,
+        failed, cost, delivery_ms_sum, delivery_count)
+        SELECT day, 0, provider, message_type, sent, delivered, failed, cost, delivery_ms_sum,
+            delivery_count FROM sms_statistics;
+    DROP TABLE sms_statistics;
+    ALTER TABLE sms_statistics_hourly RENAME TO sms_statistics;
+    CREATE INDEX sms_events_at ON sms_events (at);
+    -- The listing's error-kind filter, walked newest first like the others.
+    CREATE INDEX sms_logs_error_kind ON sms_logs (error_kind, id);
+    ",
+    // 5: every alert notice (src/store/embedded/alerts.rs), newest first by
     // (at, id, notice); one alert's notices share its id.
     r"
     CREATE TABLE alerts (

@@ -59,14 +59,7 @@ async fn data_survives_reopening() {
     let provider = store.provider(&provider_id).await.unwrap().unwrap();
     assert!(provider.is_default);
     let day = base_time().date_naive();
-    let rows = store
-        .statistics(&StatsQuery {
-            from: day,
-            to: day,
-            provider: None,
-        })
-        .await
-        .unwrap();
+    let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].cost, Money::from_millicents(3_500));
 }
@@ -114,7 +107,7 @@ async fn writes_are_durable_and_readers_never_wait_for_the_writer() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     other
         .execute(
-            "INSERT INTO sms_statistics VALUES ('2026-01-01', 'x', 'otp', 1, 0, 0, 0, 0, 0)",
+            "INSERT INTO sms_statistics VALUES ('2026-01-01', 0, 'x', 'otp', 1, 0, 0, 0, 0, 0, '[]')",
             [],
         )
         .unwrap();
@@ -226,4 +219,40 @@ async fn times_keep_their_nanoseconds() {
         .await
         .unwrap();
     assert_eq!(store.message(&m.id).await.unwrap(), Some(m));
+}
+
+#[tokio::test]
+async fn daily_statistics_of_an_older_database_become_hour_zero_of_their_day() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for step in &schema::MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO sms_statistics VALUES ('2026-11-24', 'smso', 'otp', 4, 3, 1, 9000, 4500, 3)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let day = base_time().date_naive();
+    let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
+    let mut expected = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
+    expected.sent = 4;
+    expected.delivered = 3;
+    expected.failed = 1;
+    expected.cost = Money::from_millicents(9_000);
+    expected.delivery_ms_sum = 4_500;
+    expected.delivery_count = 3;
+    assert_eq!(rows, vec![expected]);
+    // Later deliveries of the same hour add to the migrated row, histogram included.
+    let mut more = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
+    more.delivered = 1;
+    more.record_delivery(700);
+    store.add_statistics(&[more]).await.unwrap();
+    let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
+    assert_eq!((rows[0].delivered, rows[0].delivery_count), (4, 4));
+    assert_eq!(rows[0].delivery_histogram.quantile_ms(0.95), Some(800));
 }

@@ -11,8 +11,8 @@ use mongodb::bson::{self, doc, Bson, Document};
 use serde::{Deserialize, Serialize};
 use smsgate_actors::domain::{event::ErrorKind, Message};
 use smsgate_actors::domain::{
-    Encoding, MessageError, MessageEvent, MessageId, MessageStatus, MessageType, Money,
-    ProviderConfig, ProviderId, ProviderKind, StatsDelta, E164,
+    stats::histogram, DeliveryHistogram, Encoding, MessageError, MessageEvent, MessageId,
+    MessageStatus, MessageType, Money, ProviderConfig, ProviderId, ProviderKind, StatsDelta, E164,
 };
 use smsgate_actors::ports::StoreError;
 
@@ -281,10 +281,15 @@ impl ProviderDoc {
     }
 }
 
-/// One `sms_statistics` document: the counters of one (day, provider, message type).
+/// One `sms_statistics` document: the counters of one (day, hour, provider, message type).
+/// `delivery_histogram` holds the histogram's non-empty buckets as `b<index>` fields, each added
+/// to with `$inc`, so instances adding to the same document at once never lose a count.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct StatsDoc {
     day: String,
+    /// Documents written before hours were kept have none: they count as hour 0.
+    #[serde(default)]
+    hour: i64,
     provider: String,
     message_type: String,
     #[serde(default)]
@@ -300,12 +305,37 @@ pub(super) struct StatsDoc {
     delivery_ms_sum: i64,
     #[serde(default)]
     delivery_count: i64,
+    #[serde(default)]
+    delivery_histogram: Document,
+}
+
+/// The field of histogram bucket `i` inside `delivery_histogram`.
+fn bucket_field(i: usize) -> String {
+    format!("b{i}")
 }
 
 impl StatsDoc {
     pub fn into_delta(self) -> Result<StatsDelta, StoreError> {
+        let mut histogram = DeliveryHistogram::default();
+        for (field, value) in &self.delivery_histogram {
+            let bucket = field
+                .strip_prefix('b')
+                .and_then(|i| i.parse::<usize>().ok())
+                .filter(|i| *i < histogram::BUCKETS)
+                .ok_or_else(|| corrupt("delivery_histogram", field))?;
+            let count = value
+                .as_i64()
+                .or_else(|| value.as_i32().map(i64::from))
+                .filter(|c| *c >= 0)
+                .ok_or_else(|| corrupt("delivery_histogram", &value.to_string()))?;
+            histogram.add(bucket, count);
+        }
         Ok(StatsDelta {
             day: parse_day("day", &self.day)?,
+            hour: u32::try_from(self.hour)
+                .ok()
+                .filter(|h| *h < 24)
+                .ok_or_else(|| corrupt("hour", &self.hour.to_string()))?,
             message_type: parse("message_type", &self.message_type, MessageType::parse)?,
             provider: self.provider,
             sent: self.sent,
@@ -314,6 +344,7 @@ impl StatsDoc {
             cost: Money::from_millicents(self.cost),
             delivery_ms_sum: self.delivery_ms_sum,
             delivery_count: self.delivery_count,
+            delivery_histogram: histogram,
         })
     }
 }
@@ -322,6 +353,7 @@ impl StatsDoc {
 pub(super) fn stats_key(d: &StatsDelta) -> Document {
     doc! {
         "day": day(d.day),
+        "hour": i64::from(d.hour),
         "provider": d.provider.as_str(),
         "message_type": d.message_type.as_str(),
     }
@@ -330,14 +362,18 @@ pub(super) fn stats_key(d: &StatsDelta) -> Document {
 /// The counters of a delta, as an `$inc`: the server adds, so no count is lost between a read
 /// and a write, whichever instance adds to the same document.
 pub(super) fn stats_increments(d: &StatsDelta) -> Document {
-    doc! {
+    let mut inc = doc! {
         "sent": d.sent,
         "delivered": d.delivered,
         "failed": d.failed,
         "cost": d.cost.millicents(),
         "delivery_ms_sum": d.delivery_ms_sum,
         "delivery_count": d.delivery_count,
+    };
+    for (i, count) in d.delivery_histogram.nonzero() {
+        inc.insert(format!("delivery_histogram.{}", bucket_field(i)), count);
     }
+    inc
 }
 
 #[cfg(test)]

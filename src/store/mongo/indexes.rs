@@ -41,6 +41,9 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index("message_type_id", doc! { "message_type": 1, "_id": -1 }),
                 index("phone_number_id", doc! { "phone_number": 1, "_id": -1 }),
                 index("created_at_id", doc! { "created_at": -1, "_id": -1 }),
+                index("error_kind_id", doc! { "error.kind": 1, "_id": -1 }),
+                // A statistics rebuild looks for the messages with an event on its day.
+                index("events_at", doc! { "events.at": 1 }),
                 // Delivery receipts name the provider and its message id only.
                 index(
                     "provider_response_token",
@@ -92,15 +95,40 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
         (
             STATISTICS,
             vec![named(
-                "day_provider_message_type_unique",
-                doc! { "day": 1, "provider": 1, "message_type": 1 },
+                "day_hour_provider_message_type_unique",
+                doc! { "day": 1, "hour": 1, "provider": 1, "message_type": 1 },
                 IndexOptions::builder().unique(true).build(),
             )],
         ),
     ]
 }
 
+/// The per-day statistics index of before hours were kept: it would refuse a second hour of
+/// the same day, so it goes, and the documents it covered become hour 0 of their day.
+const OLD_DAILY_INDEX: &str = "day_provider_message_type_unique";
+
+async fn upgrade_daily_statistics(db: &Database) -> Result<(), StoreError> {
+    let stats = db.collection::<Document>(STATISTICS);
+    let names = stats.list_index_names().await.unwrap_or_default();
+    if names.iter().any(|n| n == OLD_DAILY_INDEX) {
+        stats
+            .drop_index(OLD_DAILY_INDEX)
+            .await
+            .map_err(mongo_error)?;
+        tracing::info!("statistics are kept per hour from now on; earlier days count as hour 0");
+    }
+    stats
+        .update_many(
+            doc! { "hour": { "$exists": false } },
+            doc! { "$set": { "hour": 0_i64 } },
+        )
+        .await
+        .map_err(mongo_error)?;
+    Ok(())
+}
+
 pub(super) async fn create(db: &Database) -> Result<(), StoreError> {
+    upgrade_daily_statistics(db).await?;
     for (collection, models) in all() {
         db.collection::<Document>(collection)
             .create_indexes(models)

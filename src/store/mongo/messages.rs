@@ -254,6 +254,9 @@ pub(super) async fn list(
     if let Some(to) = &filter.to {
         query.insert("phone_number", to.as_str());
     }
+    if let Some(kind) = filter.error_kind {
+        query.insert("error.kind", kind.as_str());
+    }
     let mut created = Document::new();
     if let Some(from) = &filter.created_from {
         created.insert("$gte", date(from));

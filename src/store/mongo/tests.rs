@@ -166,6 +166,7 @@ async fn concurrent_instances_never_lose_a_count() {
                     let mut delta = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
                     delta.sent = 1;
                     delta.cost = Money::from_millicents(3_500);
+                    delta.record_delivery(if i < 10 { 150 } else { 9_000 });
                     store.add_statistics(&[delta]).await.unwrap();
                 })
             })
@@ -173,16 +174,13 @@ async fn concurrent_instances_never_lose_a_count() {
         for task in tasks {
             task.await.unwrap();
         }
-        let rows = store
-            .statistics(&StatsQuery {
-                from: day,
-                to: day,
-                provider: None,
-            })
-            .await
-            .unwrap();
+        let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].sent, 20);
+        // Histogram buckets are `$inc`ed too: every delivery time is in its bucket.
+        let histogram = &rows[0].delivery_histogram;
+        assert_eq!(histogram.total(), 20);
+        assert_eq!(histogram.quantile_ms(0.5), Some(200));
         assert_eq!(rows[0].cost, Money::from_millicents(70_000));
     })
     .await;
@@ -242,4 +240,68 @@ async fn a_batch_of_a_thousand_writes_applies_whole() {
         }
     })
     .await;
+}
+
+/// A database written before statistics had hours: its per-day unique index would refuse a
+/// second hour of a day. Connecting replaces it, and its documents count as hour 0.
+#[tokio::test]
+async fn daily_statistics_of_an_older_database_become_hour_zero_and_hours_fit_beside_them() {
+    let test = "daily_statistics_of_an_older_database_become_hour_zero";
+    let Some(uri) = test_uri(test) else { return };
+    let name = unique_database();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let db = client.database(&name);
+    let stats = db.collection::<mongodb::bson::Document>(STATISTICS);
+    stats
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(mongodb::bson::doc! { "day": 1, "provider": 1, "message_type": 1 })
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .name("day_provider_message_type_unique".to_owned())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    stats
+        .insert_one(mongodb::bson::doc! {
+            "day": "2026-11-24", "provider": "smso", "message_type": "otp",
+            "sent": 4_i64, "cost": 9_000_i64,
+        })
+        .await
+        .unwrap();
+
+    let store = MongoStore::connect(&uri, &name).await.unwrap();
+    let outcome = AssertUnwindSafe(async {
+        let names = stats.list_index_names().await.unwrap();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n == "day_provider_message_type_unique"),
+            "{names:?}"
+        );
+        assert!(names
+            .iter()
+            .any(|n| n == "day_hour_provider_message_type_unique"));
+        let day = base_time().date_naive();
+        let mut later = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
+        later.hour = 15;
+        later.sent = 1;
+        let mut same = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
+        same.sent = 2;
+        store.add_statistics(&[later, same]).await.unwrap();
+        let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
+        let by_hour: Vec<(u32, i64)> = rows.iter().map(|r| (r.hour, r.sent)).collect();
+        assert_eq!(by_hour, [(0, 6), (15, 1)]);
+        assert_eq!(rows[0].cost, Money::from_millicents(9_000));
+    })
+    .catch_unwind()
+    .await;
+    db.drop().await.unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
