@@ -218,6 +218,10 @@ impl Engine {
                 })?;
                 replay(first, &message)
             }
+            // Only status changes are fenced; an insert never hears this.
+            Ok(WriteOutcome::LeaseLost) => Err(EngineError::Unavailable(
+                "the message was not stored; try again".into(),
+            )),
             Err(err) => Err(err),
         }
     }

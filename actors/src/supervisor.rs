@@ -11,6 +11,8 @@
 //!   stays down and the Router routes around it. A crash of the Logger, Router or Stats leaves the
 //!   engine not ready (`/readyz` 503) so an orchestrator restarts the process, whose recovery
 //!   sweep then picks every unfinished message up again.
+//! - Leases: at start it claims the unfinished messages that are free or already this
+//!   instance's, then runs the lease keeper (leases.rs) until it stops.
 
 use crate::{
     domain::{ProviderConfig, ProviderId},
@@ -89,6 +91,8 @@ pub struct SupervisorState {
     stopping: HashSet<ractor::ActorId>,
     restarts: HashMap<ProviderId, VecDeque<Instant>>,
     healthy: Arc<AtomicBool>,
+    /// The lease keeper; aborted when the supervisor stops so this instance's leases run out.
+    leases: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor for Supervisor {
@@ -154,6 +158,7 @@ impl Actor for Supervisor {
             stopping: HashSet::new(),
             restarts: HashMap::new(),
             healthy: args.healthy,
+            leases: None,
         };
         // Start-up reads run before any message is handled: nothing waits behind them yet.
         for config in args.store.providers().await? {
@@ -161,8 +166,13 @@ impl Actor for Supervisor {
                 state.start_provider(&cell, config).await;
             }
         }
-        let unfinished = args.store.unfinished_messages().await?;
+        // Only what is free or already ours: other live instances keep theirs.
+        let unfinished = args.store.claim_at_start().await?;
         state.core.router.cast(RouterMsg::Recover(unfinished))?;
+        state.leases = Some(crate::leases::spawn(
+            args.store.clone(),
+            state.core.router.clone(),
+        ));
         Ok(state)
     }
 
@@ -219,6 +229,17 @@ impl Actor for Supervisor {
             SupervisorMsg::ProviderActor(slug, reply) => {
                 let _ = reply.send(state.children.get(&slug).map(|c| c.actor.clone()));
             }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(keeper) = state.leases.take() {
+            keeper.abort();
         }
         Ok(())
     }

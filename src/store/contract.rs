@@ -8,10 +8,15 @@
 // Checks, not production code: a step that fails should fail the test where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod leases;
 mod listing;
 mod messages;
 mod providers;
 
+pub use leases::{
+    a_change_from_a_status_the_message_left_is_refused_and_its_batch_kept_nothing,
+    a_lone_instance_holds_what_it_wrote, a_second_receipt_never_regresses_a_final_state,
+};
 pub use listing::{
     every_filter_narrows_the_listing, listing_is_newest_first_and_pages_without_gaps_or_repeats,
 };
@@ -45,6 +50,9 @@ macro_rules! every_check {
             exactly_one_default_after_set_default,
             statistics_add_up_across_commits,
             statistics_commit_with_their_batch_or_not_at_all,
+            a_change_from_a_status_the_message_left_is_refused_and_its_batch_kept_nothing,
+            a_second_receipt_never_regresses_a_final_state,
+            a_lone_instance_holds_what_it_wrote,
         );
     };
 }

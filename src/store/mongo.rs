@@ -10,6 +10,7 @@
 
 mod documents;
 mod indexes;
+mod leases;
 mod messages;
 mod providers;
 mod statistics;
@@ -23,7 +24,7 @@ use smsgate_actors::domain::{
     Message, MessageFilter, MessageId, Page, PageRequest, ProviderConfig, ProviderId, StatsDelta,
     StatsQuery,
 };
-use smsgate_actors::ports::{MessageWrite, Store, StoreError, WriteOutcome};
+use smsgate_actors::ports::{LeaseHolder, Leases, MessageWrite, Store, StoreError, WriteOutcome};
 use std::time::Duration;
 
 /// The collections, named as in the seed.
@@ -56,6 +57,8 @@ const DUPLICATE_KEY: i32 = 11000;
 pub struct MongoStore {
     client: Client,
     db: Database,
+    /// The instance this store writes as: leases on inserts, the fence on updates.
+    holder: LeaseHolder,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for MongoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MongoStore")
             .field("database", &self.db.name())
+            .field("instance", &self.holder.instance)
             .finish_non_exhaustive()
     }
 }
@@ -74,11 +78,17 @@ impl MongoStore {
         let store = MongoStore {
             db: client.database(database),
             client,
+            holder: LeaseHolder::default(),
         };
         store.ping().await?;
         indexes::create(&store.db).await?;
         tracing::info!(database, "connected to MongoDB");
         Ok(store)
+    }
+
+    /// The same store, writing as `holder` (its instance id and lease time).
+    pub fn with_holder(self, holder: LeaseHolder) -> Self {
+        Self { holder, ..self }
     }
 
     /// The database this store uses.
@@ -226,6 +236,25 @@ fn mongo_error(err: mongodb::error::Error) -> StoreError {
 }
 
 #[async_trait]
+impl Leases for MongoStore {
+    fn holder(&self) -> &LeaseHolder {
+        &self.holder
+    }
+
+    async fn renew_leases(&self) -> Result<u64, StoreError> {
+        leases::renew(&self.db, &self.holder).await
+    }
+
+    async fn claim_at_start(&self) -> Result<Vec<Message>, StoreError> {
+        leases::claim_at_start(&self.db, &self.holder).await
+    }
+
+    async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError> {
+        leases::claim_expired(&self.db, &self.holder, max).await
+    }
+}
+
+#[async_trait]
 impl Store for MongoStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
@@ -239,7 +268,7 @@ impl Store for MongoStore {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        let plan = messages::Plan::new(writes)?;
+        let plan = messages::Plan::new(writes, &self.holder)?;
         in_transaction!(self, session => messages::apply(&self.db, session, &plan))
     }
 
@@ -251,7 +280,7 @@ impl Store for MongoStore {
         if stats.is_empty() {
             return self.commit(writes).await;
         }
-        let plan = messages::Plan::new(writes)?;
+        let plan = messages::Plan::new(writes, &self.holder)?;
         // One transaction: the figures are kept exactly when the changes they count are.
         in_transaction!(self, session => async {
             let outcomes = messages::apply(&self.db, &mut *session, &plan).await?;
@@ -326,5 +355,7 @@ impl Store for MongoStore {
     }
 }
 
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,14 @@
 //! The engine's needs, as traits: providers to send through, a store to keep messages, metrics,
 //! and a sealer that encrypts provider credentials.
 
+pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod provider;
 pub mod secrets;
 pub mod store;
 
+pub use lease::{InstanceId, LeaseHolder, Leases};
 pub use limits::AcceptLimiter;
 pub use metrics::{EngineMetrics, NoMetrics};
 pub use provider::{

@@ -6,6 +6,7 @@ mod breaker;
 mod durability;
 mod failover;
 mod helpers;
+mod instances;
 mod lanes;
 mod lifecycle;
 mod recovery;

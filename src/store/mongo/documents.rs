@@ -131,6 +131,13 @@ pub(super) struct MessageDoc {
     delivered_at: Option<bson::DateTime>,
     expires_at: bson::DateTime,
     events: Vec<EventDoc>,
+    /// The instance that dispatches this message (see `leases`); absent on documents written
+    /// before leases existed, which any instance may claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_owner: Option<String>,
+    /// Until when `lease_owner` holds it without renewing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_until: Option<bson::DateTime>,
 }
 
 impl MessageDoc {
@@ -157,6 +164,17 @@ impl MessageDoc {
             delivered_at: m.delivered_at.as_ref().map(date),
             expires_at: date(&m.expires_at),
             events: m.events.iter().map(EventDoc::new).collect(),
+            lease_owner: None,
+            lease_until: None,
+        }
+    }
+
+    /// The same document, held by `owner` until `until`.
+    pub fn leased(self, owner: &str, until: bson::DateTime) -> Self {
+        Self {
+            lease_owner: Some(owner.to_owned()),
+            lease_until: Some(until),
+            ..self
         }
     }
 

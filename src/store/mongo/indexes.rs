@@ -57,6 +57,16 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                         )
                         .build(),
                 ),
+                // Lease renewal and claims look at unfinished messages only, by holder and end.
+                named(
+                    "unfinished_lease",
+                    doc! { "lease_owner": 1, "lease_until": 1 },
+                    IndexOptions::builder()
+                        .partial_filter_expression(
+                            doc! { "status": { "$in": unfinished_statuses() } },
+                        )
+                        .build(),
+                ),
                 // Only messages with a key are in it: most have none.
                 named(
                     "idempotency_key_unique",

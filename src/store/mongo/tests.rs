@@ -35,7 +35,7 @@ pub fn test_uri(test: &str) -> Option<String> {
 }
 
 /// A database name no other test uses.
-fn unique_database() -> String {
+pub(super) fn unique_database() -> String {
     format!("smsgate_test_{}", uuid::Uuid::new_v4().simple())
 }
 
