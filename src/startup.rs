@@ -10,14 +10,14 @@ use crate::{
     providers::Factory,
     rate_limit::RateLimits,
     secrets::Keyring,
-    store::{EmbeddedStore, MongoStore},
+    store::{mongo::Change, EmbeddedStore, MongoStore},
 };
 use anyhow::Context;
 use chrono::Utc;
 use rand::{distributions::Alphanumeric, Rng};
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderId, ProviderKind},
-    ports::Store,
+    ports::{InstanceId, LeaseHolder, Store, StoreError},
     Engine, EngineConfig, EngineDeps, NewProvider,
 };
 use std::{
@@ -42,7 +42,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (store, access, store_line) = open_store(&settings).await?;
+        let (store, access, store_line, shared) = open_store(&settings).await?;
         let mut banner = vec![store_line];
         let configured = store
             .providers()
@@ -59,11 +59,15 @@ impl Application {
                     "no active provider is configured; add one before starting in prod mode"
                 ),
                 Mode::Dev if configured.is_empty() && settings.providers.is_empty() => {
-                    store
-                        .insert_provider(&dev_mock())
-                        .await
-                        .context("could not configure the dev mock provider")?;
-                    banner.push("dev mode: configured the mock provider as the default".into());
+                    match store.insert_provider(&dev_mock()).await {
+                        Ok(()) => banner
+                            .push("dev mode: configured the mock provider as the default".into()),
+                        // Another instance on the same database configured it first.
+                        Err(StoreError::Conflict(_)) => {}
+                        Err(err) => {
+                            return Err(err).context("could not configure the dev mock provider")
+                        }
+                    }
                 }
                 Mode::Dev => {}
             }
@@ -126,6 +130,9 @@ impl Application {
         })
         .await
         .context("the engine did not start")?;
+        if let Some(shared) = shared {
+            relay_changes(&shared, &engine);
+        }
         seed_declared_providers(&engine, &settings, &configured, &mut banner).await?;
         let providers = engine.providers().await?;
         banner.push(format!(
@@ -244,9 +251,16 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 /// says which. Neither the line nor an error names the connection string: it holds a password.
 /// Named tokens and the audit log (`AccessStore`) have no MongoDB implementation yet: with
 /// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
-async fn open_store(
-    settings: &Settings,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn AccessStore>, String)> {
+/// What open_store gives: the engine's store, smsgate's own, the banner line, and the MongoDB
+/// store again when other instances may share it (to follow their changes).
+type OpenedStores = (
+    Arc<dyn Store>,
+    Arc<dyn AccessStore>,
+    String,
+    Option<MongoStore>,
+);
+
+async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
     let embedded = || {
         EmbeddedStore::open(&settings.data_dir).with_context(|| {
             format!(
@@ -258,26 +272,49 @@ async fn open_store(
     match &settings.mongodb_uri {
         Some(uri) => {
             let database = &settings.mongodb_database;
+            let instance = settings
+                .instance_id
+                .clone()
+                .map_or_else(InstanceId::generate, InstanceId::new);
+            let holder = LeaseHolder::new(instance.clone(), settings.lease());
             let store = MongoStore::connect(uri.expose(), database)
                 .await
-                .with_context(|| format!("could not connect to MongoDB (database {database})"))?;
+                .with_context(|| format!("could not connect to MongoDB (database {database})"))?
+                .with_holder(holder);
             let access = Arc::new(embedded()?);
             Ok((
-                Arc::new(store),
+                Arc::new(store.clone()),
                 access,
                 format!(
-                    "store: MongoDB database {database} (named tokens and audit log: embedded in {})",
+                    "store: MongoDB database {database} as instance {instance}, leases of {} ms (named tokens and audit log: embedded in {})",
+                    settings.lease_ms,
                     settings.data_dir.display()
                 ),
+                Some(store),
             ))
         }
         None => {
             // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
             let store = Arc::new(embedded()?);
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
-            Ok((store.clone(), store, line))
+            Ok((store.clone(), store, line, None))
         }
     }
+}
+
+/// Hands other instances' changes to this engine: provider configurations are reloaded, and
+/// their messages' status changes reach this instance's `messageUpdates` subscribers.
+fn relay_changes(store: &MongoStore, engine: &Engine) {
+    let mut changes = store.follow_changes();
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::Provider(id) => engine.provider_changed(id),
+                Change::Message(message) => engine.stored_elsewhere(*message),
+            }
+        }
+    });
 }
 
 pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {

@@ -454,6 +454,25 @@ impl Engine {
             .cast(SupervisorMsg::ReloadProvider(id));
     }
 
+    /// A provider's stored configuration changed, perhaps through another instance: its actor
+    /// is restarted (or stopped) only when it does not already run as stored.
+    pub fn provider_changed(&self, id: crate::domain::ProviderId) {
+        let _ = self.inner.supervisor.cast(SupervisorMsg::Refresh(id));
+    }
+
+    /// A change another instance stored (seen through the store's change feed), as stored now:
+    /// published to this instance's subscribers; when final, the Router lets go of its copy.
+    pub fn stored_elsewhere(&self, message: Message) {
+        if message.status.is_final() {
+            let _ = self
+                .inner
+                .core
+                .router
+                .cast(RouterMsg::FinishedElsewhere(message.id.clone()));
+        }
+        self.inner.bus.publish(Arc::new(message));
+    }
+
     /// The supervisor, for supervision tests.
     #[cfg(any(test, feature = "test-support"))]
     pub fn supervisor(&self) -> &ActorRef<SupervisorMsg> {

@@ -102,6 +102,10 @@ pub enum RouterMsg {
     /// The store refused a change of this message: another instance holds it now (or applied
     /// a receipt first). It is forgotten here and never sent by this instance again.
     LeaseLost(MessageId),
+    /// Another instance stored a change of this message and it is final now (a receipt applied
+    /// there): a copy held here is stale and is let go. Other changes (a takeover) are left to
+    /// the store's fence: an old event must not make the Router drop a message it holds now.
+    FinishedElsewhere(MessageId),
 }
 
 pub struct Router;
@@ -312,6 +316,12 @@ impl Actor for Router {
                 state.draining = true;
                 state.drain_waiters.push(reply);
                 state.answer_drain_waiters();
+            }
+            RouterMsg::FinishedElsewhere(id) => {
+                if state.messages.contains_key(&id) {
+                    tracing::debug!(message_id = %id, "changed by another instance; let go here");
+                    state.forget(&id);
+                }
             }
             RouterMsg::LeaseLost(id) => {
                 tracing::info!(message_id = %id, "message held by another instance now; forgotten here");

@@ -48,6 +48,10 @@ pub enum SupervisorMsg {
     /// told), so an admin change is live when its API call returns.
     Reconfigure(ProviderId, RpcReplyPort<()>),
     Reloaded(ProviderId, Option<ProviderConfig>, Option<RpcReplyPort<()>>),
+    /// As `ReloadProvider`, but an actor already running as stored is left alone: for changes
+    /// seen through the store's change feed, often the echo of this instance's own.
+    Refresh(ProviderId),
+    Refreshed(ProviderId, Option<ProviderConfig>),
     RestartProvider(ProviderId),
     /// The provider actor's ref, for supervision tests.
     #[cfg(any(test, feature = "test-support"))]
@@ -197,6 +201,19 @@ impl Actor for Supervisor {
                 state.reload(&myself, id, None);
             }
             SupervisorMsg::Reconfigure(id, reply) => state.reload(&myself, id, Some(reply)),
+            SupervisorMsg::Refresh(id) => state.read_config(&myself, id, None, true),
+            SupervisorMsg::Refreshed(id, config) => {
+                let running_as_stored = match &config {
+                    Some(config) => state
+                        .children
+                        .get(&config.slug)
+                        .is_some_and(|c| c.config == *config),
+                    None => !state.children.values().any(|c| c.config.id == id),
+                };
+                if !running_as_stored {
+                    myself.cast(SupervisorMsg::Reloaded(id, config, None))?;
+                }
+            }
             SupervisorMsg::Reloaded(id, config, reply) => {
                 match config {
                     Some(config) => {
@@ -302,10 +319,25 @@ impl SupervisorState {
         id: ProviderId,
         reply: Option<RpcReplyPort<()>>,
     ) {
+        self.read_config(myself, id, reply, false);
+    }
+
+    /// Reads the configuration in a task; comes back as `Refreshed` when `refresh`, else as
+    /// `Reloaded`.
+    fn read_config(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ProviderId,
+        reply: Option<RpcReplyPort<()>>,
+        refresh: bool,
+    ) {
         let store = self.store.clone();
         let me = myself.clone();
         tokio::spawn(async move {
             match store.provider(&id).await {
+                Ok(config) if refresh => {
+                    let _ = me.cast(SupervisorMsg::Refreshed(id, config));
+                }
                 Ok(config) => {
                     let _ = me.cast(SupervisorMsg::Reloaded(id, config, reply));
                 }

@@ -8,6 +8,7 @@
 //!
 //! The connection string carries a password: it is never logged nor put in an error.
 
+mod changes;
 mod documents;
 mod indexes;
 mod leases;
@@ -26,6 +27,8 @@ use smsgate_actors::domain::{
 };
 use smsgate_actors::ports::{LeaseHolder, Leases, MessageWrite, Store, StoreError, WriteOutcome};
 use std::time::Duration;
+
+pub use changes::Change;
 
 /// The collections, named as in the seed.
 const MESSAGES: &str = "sms_logs";
@@ -355,6 +358,8 @@ impl Store for MongoStore {
     }
 }
 
+#[cfg(test)]
+mod change_tests;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]

@@ -132,3 +132,63 @@ async fn a_receipt_reaching_the_other_instance_is_applied_once_and_the_owner_let
     engine_a.shutdown(Duration::from_millis(50)).await;
     engine_b.shutdown(Duration::from_millis(50)).await;
 }
+
+/// What the store's change feed does on another instance: `provider_changed` restarts a
+/// provider whose stored configuration differs from the running one, and leaves alone one
+/// that runs as stored (the echo of an instance's own change).
+#[tokio::test]
+async fn a_provider_activated_on_one_instance_becomes_the_default_on_the_other() {
+    let shared = MemoryStore::new();
+    let first = provider_config("first", true, 0);
+    let second = provider_config("second", false, 1);
+    for p in [&first, &second] {
+        shared.insert_provider(p).await.unwrap();
+    }
+    let factory_a = ScriptedFactory::new();
+    factory_a.register("first");
+    factory_a.register("second");
+    let engine_a = start_engine(shared.instance("a", TTL), factory_a, fast_config()).await;
+    let factory_b = ScriptedFactory::new();
+    factory_b.register("first");
+    factory_b.register("second");
+    let engine_b = start_engine(shared.instance("b", TTL), factory_b.clone(), fast_config()).await;
+    let builds = factory_b.build_count();
+
+    engine_a
+        .activate_provider(second.id.as_str())
+        .await
+        .unwrap();
+    for p in [&first, &second] {
+        engine_b.provider_changed(p.id.clone());
+    }
+    let mut providers = engine_b.watch_providers();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        providers.wait_for(|all| {
+            all.iter()
+                .any(|p| p.config.slug == "second" && p.config.is_default && p.running)
+                && all
+                    .iter()
+                    .any(|p| p.config.slug == "first" && !p.config.is_default && p.running)
+        }),
+    )
+    .await
+    .expect("B sees the new default in time")
+    .unwrap();
+    assert_eq!(factory_b.build_count(), builds + 2, "both restarted once");
+
+    // Told again with nothing changed: no restart.
+    for p in [&first, &second] {
+        engine_b.provider_changed(p.id.clone());
+    }
+    let m = crate::helpers::send(&engine_b, "0755123456", "after the switch").await;
+    let done = wait_for_status(&engine_b, &m.id, MessageStatus::Delivered).await;
+    assert_eq!(done.provider.as_deref(), Some("second"));
+    assert_eq!(
+        factory_b.build_count(),
+        builds + 2,
+        "an unchanged provider is left running"
+    );
+    engine_a.shutdown(Duration::from_millis(50)).await;
+    engine_b.shutdown(Duration::from_millis(50)).await;
+}

@@ -1,7 +1,7 @@
 //! Messages in MongoDB: batched writes in one transaction, lookups, the newest-first listing
 //! and the restart sweep. A message's events live in its document, oldest first.
 
-use super::documents::{date, mutable_fields, EventDoc, MessageDoc};
+use super::documents::{date, last_write, mutable_fields, EventDoc, MessageDoc};
 use super::indexes::unfinished_statuses;
 use super::{mongo_error, refused_writes, MESSAGES};
 use futures::TryStreamExt;
@@ -99,10 +99,12 @@ impl Plan {
         let updates = grouped
             .iter()
             .map(|(m, events, fence)| {
+                let mut set = mutable_fields(m);
+                set.insert("last_write", last_write(instance));
                 doc! {
                     "q": fence.filter(&m.id, instance),
                     "u": {
-                        "$set": mutable_fields(m),
+                        "$set": set,
                         "$push": { "events": { "$each": events.clone() } },
                     },
                 }
