@@ -34,6 +34,8 @@ pub use changes::Change;
 const MESSAGES: &str = "sms_logs";
 const PROVIDERS: &str = "sms_providers";
 const STATISTICS: &str = "sms_statistics";
+/// One heartbeat per instance: its lease on the messages it holds (see `leases`).
+const INSTANCES: &str = "sms_instances";
 
 /// Tries of one transaction. A retry happens when another writer touched the same documents
 /// (a write conflict, labelled transient by the server) or took an idempotency key first. With

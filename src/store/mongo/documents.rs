@@ -131,13 +131,10 @@ pub(super) struct MessageDoc {
     delivered_at: Option<bson::DateTime>,
     expires_at: bson::DateTime,
     events: Vec<EventDoc>,
-    /// The instance that dispatches this message (see `leases`); absent on documents written
-    /// before leases existed, which any instance may claim.
+    /// The instance that dispatches this message while its heartbeat lasts (see `leases`);
+    /// absent on documents written before leases existed, which any instance may claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_owner: Option<String>,
-    /// Until when `lease_owner` holds it without renewing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_until: Option<bson::DateTime>,
     /// Who made the last status change (`instance` then a space and a nonce): changes made by
     /// an instance are told apart in the change stream, and this field changes with every one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,7 +166,6 @@ impl MessageDoc {
             expires_at: date(&m.expires_at),
             events: m.events.iter().map(EventDoc::new).collect(),
             lease_owner: None,
-            lease_until: None,
             last_write: None,
         }
     }
@@ -179,11 +175,10 @@ impl MessageDoc {
         self.last_write.as_deref().map(writer_of)
     }
 
-    /// The same document, held by `owner` until `until`.
-    pub fn leased(self, owner: &str, until: bson::DateTime) -> Self {
+    /// The same document, held and written by `owner`.
+    pub fn leased(self, owner: &str) -> Self {
         Self {
             lease_owner: Some(owner.to_owned()),
-            lease_until: Some(until),
             last_write: Some(last_write(owner)),
             ..self
         }

@@ -57,10 +57,10 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                         )
                         .build(),
                 ),
-                // Lease renewal and claims look at unfinished messages only, by holder and end.
+                // Claims look at unfinished messages only, by holder, oldest first.
                 named(
-                    "unfinished_lease",
-                    doc! { "lease_owner": 1, "lease_until": 1 },
+                    "unfinished_lease_owner",
+                    doc! { "lease_owner": 1, "_id": 1 },
                     IndexOptions::builder()
                         .partial_filter_expression(
                             doc! { "status": { "$in": unfinished_statuses() } },

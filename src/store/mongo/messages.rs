@@ -63,7 +63,6 @@ impl Plan {
         // Only a message's last snapshot in the batch needs its fields written: a receipt often
         // lands in the same commit as the answer to the send. Every event is still appended.
         let instance = holder.instance.as_str();
-        let until = date(&holder.until_from_now());
         let mut by_message: HashMap<&MessageId, usize> = HashMap::new();
         let mut grouped: Vec<(&Message, Vec<Bson>, Fence)> = Vec::new();
         let mut planned = Vec::with_capacity(writes.len());
@@ -72,7 +71,7 @@ impl Plan {
                 MessageWrite::Insert(m) => planned.push(Some((
                     m.id.clone(),
                     m.idempotency_key.clone(),
-                    MessageDoc::new(m).leased(instance, until),
+                    MessageDoc::new(m).leased(instance),
                 ))),
                 MessageWrite::Update { message, event } => {
                     let bson = EventDoc::new(event).to_bson()?;
