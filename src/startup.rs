@@ -249,8 +249,8 @@ fn addr(listener: &TcpListener) -> SocketAddr {
 /// (a new key at every start would make the stored secrets unreadable).
 /// MongoDB when a connection string is set, else the embedded store; with the banner line that
 /// says which. Neither the line nor an error names the connection string: it holds a password.
-/// Named tokens and the audit log (`AccessStore`) have no MongoDB implementation yet: with
-/// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
+/// With MongoDB, named tokens and the audit log (`AccessStore`) are kept there too, shared by
+/// every instance.
 /// What open_store gives: the engine's store, smsgate's own, the banner line, and the MongoDB
 /// store again when other instances may share it (to follow their changes).
 type OpenedStores = (
@@ -281,14 +281,12 @@ async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
                 .await
                 .with_context(|| format!("could not connect to MongoDB (database {database})"))?
                 .with_holder(holder);
-            let access = Arc::new(embedded()?);
             Ok((
                 Arc::new(store.clone()),
-                access,
+                Arc::new(store.clone()),
                 format!(
-                    "store: MongoDB database {database} as instance {instance}, leases of {} ms (named tokens and audit log: embedded in {})",
-                    settings.lease_ms,
-                    settings.data_dir.display()
+                    "store: MongoDB database {database} as instance {instance}, leases of {} ms",
+                    settings.lease_ms
                 ),
                 Some(store),
             ))

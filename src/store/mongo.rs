@@ -8,6 +8,7 @@
 //!
 //! The connection string carries a password: it is never logged nor put in an error.
 
+mod access;
 mod changes;
 mod documents;
 mod indexes;
@@ -34,6 +35,9 @@ pub use changes::Change;
 const MESSAGES: &str = "sms_logs";
 const PROVIDERS: &str = "sms_providers";
 const STATISTICS: &str = "sms_statistics";
+/// Named API tokens and the audit log, shared by every instance.
+const TOKENS: &str = "api_tokens";
+const AUDIT: &str = "audit_log";
 /// One heartbeat per instance: its lease on the messages it holds (see `leases`).
 const INSTANCES: &str = "sms_instances";
 
@@ -360,6 +364,8 @@ impl Store for MongoStore {
     }
 }
 
+#[cfg(test)]
+mod access_tests;
 #[cfg(test)]
 mod change_tests;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Each listing filter the API offers has its own index with `_id` descending behind it, so a
 //! filtered page is an index walk in the listing's order (ids are UUIDv7: newest first by id).
 
-use super::{mongo_error, MESSAGES, PROVIDERS, STATISTICS};
+use super::{mongo_error, AUDIT, MESSAGES, PROVIDERS, STATISTICS, TOKENS};
 use mongodb::bson::{doc, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
@@ -97,6 +97,29 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                         .partial_filter_expression(doc! { "is_default": true })
                         .build(),
                 ),
+            ],
+        ),
+        (
+            TOKENS,
+            vec![
+                named(
+                    "name_unique",
+                    doc! { "name": 1 },
+                    IndexOptions::builder().unique(true).build(),
+                ),
+                named(
+                    "digest_unique",
+                    doc! { "digest": 1 },
+                    IndexOptions::builder().unique(true).build(),
+                ),
+            ],
+        ),
+        (
+            AUDIT,
+            vec![
+                index("action_seq", doc! { "action": 1, "_id": -1 }),
+                index("actor_seq", doc! { "actor": 1, "_id": -1 }),
+                index("target_seq", doc! { "target": 1, "_id": -1 }),
             ],
         ),
         (
