@@ -163,6 +163,8 @@ pub struct Settings {
     pub instance_id: Option<String>,
     /// How long a message stays with its instance without renewal (several instances on MongoDB).
     pub lease_ms: u64,
+    /// Days a message is kept in MongoDB before the server deletes it; `None` keeps it.
+    pub log_retention_days: Option<u32>,
     /// Fernet keys, first encrypts, all decrypt. Their shape is checked by the keyring.
     pub encryption_keys: Vec<SecretString>,
     pub admin_token: Option<SecretString>,
@@ -194,6 +196,7 @@ struct RawSettings {
     mongodb_database: String,
     instance_id: Option<String>,
     lease_ms: u64,
+    log_retention_days: u32,
     encryption_keys: Vec<String>,
     admin_token: Option<String>,
     service_token: Option<String>,
@@ -232,6 +235,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("mongodb_database", EnvKind::Text),
     ("instance_id", EnvKind::Text),
     ("lease_ms", EnvKind::Integer),
+    ("log_retention_days", EnvKind::Integer),
     ("encryption_keys", EnvKind::List),
     ("admin_token", EnvKind::Text),
     ("service_token", EnvKind::Text),
@@ -427,6 +431,7 @@ impl Settings {
             mongodb_database,
             instance_id,
             lease_ms: raw.lease_ms,
+            log_retention_days: (raw.log_retention_days > 0).then_some(raw.log_retention_days),
             encryption_keys,
             admin_token,
             service_token,
@@ -508,6 +513,10 @@ impl Settings {
                     .clone()
                     .unwrap_or_else(|| "[generated at start]".to_owned()),
             ),
+        );
+        put(
+            "log_retention_days",
+            toml::Value::Integer(i64::from(self.log_retention_days.unwrap_or(0))),
         );
         put(
             "lease_ms",

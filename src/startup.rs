@@ -281,6 +281,10 @@ async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
                 .await
                 .with_context(|| format!("could not connect to MongoDB (database {database})"))?
                 .with_holder(holder);
+            store
+                .set_log_retention(settings.log_retention_days)
+                .await
+                .context("could not set the log retention (TTL index on sms_logs)")?;
             Ok((
                 Arc::new(store.clone()),
                 Arc::new(store.clone()),

@@ -100,6 +100,11 @@ impl MongoStore {
         Self { holder, ..self }
     }
 
+    /// Deletes messages `days` after they were accepted (a TTL index); `None` keeps them.
+    pub async fn set_log_retention(&self, days: Option<u32>) -> Result<(), StoreError> {
+        indexes::set_log_retention(&self.db, days).await
+    }
+
     /// The database this store uses.
     pub fn database(&self) -> &Database {
         &self.db

@@ -142,3 +142,39 @@ pub(super) async fn create(db: &Database) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// The TTL index that ends each message's retention. The server deletes a message (with its
+/// events) `days` after `created_at`; `None` keeps messages forever and drops the index. A
+/// retention is at least a day, so an idempotency key (kept on its message) holds for 24 h.
+pub(super) async fn set_log_retention(db: &Database, days: Option<u32>) -> Result<(), StoreError> {
+    let collection = db.collection::<Document>(MESSAGES);
+    let Some(days) = days else {
+        // Nothing to drop is fine: the index exists only after a retention was set.
+        if let Err(err) = collection.drop_index(LOG_TTL).await {
+            tracing::debug!(error.message = %err, "no log retention index to drop");
+        }
+        return Ok(());
+    };
+    let seconds = i64::from(days) * 86_400;
+    // A changed retention: the index exists with another expiry, which createIndexes refuses.
+    let changed = db
+        .run_command(doc! {
+            "collMod": MESSAGES,
+            "index": { "name": LOG_TTL, "expireAfterSeconds": seconds },
+        })
+        .await;
+    if changed.is_ok() {
+        return Ok(());
+    }
+    let options = IndexOptions::builder()
+        .expire_after(std::time::Duration::from_secs(seconds.unsigned_abs()))
+        .build();
+    collection
+        .create_index(named(LOG_TTL, doc! { "created_at": 1 }, options))
+        .await
+        .map_err(mongo_error)?;
+    Ok(())
+}
+
+/// The name of the log retention index.
+pub(super) const LOG_TTL: &str = "created_at_ttl";
