@@ -2,14 +2,15 @@
 //! unfinished messages of instances that stopped renewing theirs.
 //!
 //! - Renews: every third of the lease time, one store write for all leases this instance holds.
-//! - Sweeps: every half of the lease time, claims messages whose lease ran out (oldest first,
+//! - Sweeps: every half of the lease time (at most `MAX_SWEEP`), claims messages whose lease ran out (oldest first,
 //!   in rounds of `CLAIM_ROUND`) and hands them to the Router as `Recover`, exactly like the
 //!   start-up recovery: QUEUED/RETRYING are dispatched, SENT waits for its receipt, SENDING is
 //!   failed as interrupted (the dead instance may have reached the provider).
 //! - Never: holds a message the Router was not told of; a claim that the Router cannot take
 //!   (it stopped) is left to run out again.
-//! - Ends when the engine's supervisor stops (it aborts the task), so a stopped engine's leases
-//!   run out and another instance takes its messages.
+//! - Ends when the engine's supervisor stops (it aborts the task and releases the leases), so
+//!   another instance takes a stopped engine's messages at its next sweep; a killed one's leases
+//!   run out instead.
 
 use crate::{ports::Store, router::RouterMsg};
 use ractor::ActorRef;
@@ -22,10 +23,14 @@ const CLAIM_ROUND: usize = 50;
 /// The shortest pause between two renewals, whatever the lease time.
 const MIN_PERIOD: Duration = Duration::from_millis(50);
 
+/// The longest pause between two sweeps: an instance that stopped gracefully released its
+/// leases, and its messages should not wait half a lease time to be taken.
+const MAX_SWEEP: Duration = Duration::from_secs(2);
+
 pub(crate) fn spawn(store: Arc<dyn Store>, router: ActorRef<RouterMsg>) -> JoinHandle<()> {
     let ttl = store.holder().ttl;
     let renew_every = (ttl / 3).max(MIN_PERIOD);
-    let sweep_every = (ttl / 2).max(MIN_PERIOD);
+    let sweep_every = (ttl / 2).clamp(MIN_PERIOD, MAX_SWEEP);
     tokio::spawn(async move {
         let mut renew = tokio::time::interval(renew_every);
         let mut sweep = tokio::time::interval(sweep_every);

@@ -257,6 +257,11 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         if let Some(keeper) = state.leases.take() {
             keeper.abort();
+            // Stopped after the Logger's last commit (see Engine::shutdown): nothing more is
+            // written under these leases, so others may take the messages at once.
+            if let Err(err) = state.store.release_leases().await {
+                tracing::warn!(error.message = %err, "could not release this instance's leases; they run out instead");
+            }
         }
         Ok(())
     }

@@ -397,6 +397,16 @@ impl Leases for MemoryStore {
         let me = self.holder.instance.clone();
         Ok(self.claim(max, |owner, expired| expired && *owner != me))
     }
+
+    async fn release_leases(&self) -> Result<(), StoreError> {
+        let now = tokio::time::Instant::now();
+        for (owner, until) in lock(&self.inner).leases.values_mut() {
+            if *owner == self.holder.instance {
+                *until = now;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a scripted provider does with the next send.

@@ -226,6 +226,10 @@ impl Leases for EmbeddedStore {
     async fn claim_expired(&self, _max: usize) -> Result<Vec<Message>, StoreError> {
         Ok(Vec::new())
     }
+
+    async fn release_leases(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -266,6 +266,10 @@ impl Leases for MongoStore {
     async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError> {
         leases::claim_expired(&self.db, &self.holder, max).await
     }
+
+    async fn release_leases(&self) -> Result<(), StoreError> {
+        leases::release(&self.db, &self.holder).await
+    }
 }
 
 #[async_trait]

@@ -83,6 +83,10 @@ pub trait Leases: Send + Sync {
     /// Claims up to `max` unfinished messages held by another instance whose lease ran out, each
     /// with one atomic find-and-modify, oldest first. A single-process store has none.
     async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError>;
+
+    /// Ends this instance's leases now, at a graceful stop after its last write, so another
+    /// instance takes its unfinished messages at its next sweep instead of after the lease time.
+    async fn release_leases(&self) -> Result<(), StoreError>;
 }
 
 /// The status a status change was made from: what the stored message must still say for the

@@ -192,3 +192,34 @@ async fn a_provider_activated_on_one_instance_becomes_the_default_on_the_other()
     engine_a.shutdown(Duration::from_millis(50)).await;
     engine_b.shutdown(Duration::from_millis(50)).await;
 }
+
+/// A graceful stop releases the stopping instance's leases: the other takes its messages at its
+/// next sweep (at most 2 s), not after the lease time (a minute here).
+#[tokio::test]
+async fn a_gracefully_stopped_instance_hands_its_messages_over_at_once() {
+    let long = Duration::from_secs(60);
+    let shared = MemoryStore::new();
+    let mut one_at_a_time = provider_config("mock", true, 0);
+    one_at_a_time.settings["max_concurrency"] = serde_json::json!(1);
+    shared.insert_provider(&one_at_a_time).await.unwrap();
+    let factory_a = ScriptedFactory::new();
+    let fake_a = factory_a.register("mock");
+    fake_a.hold();
+    let engine_a = start_engine(shared.instance("a", long), factory_a, fast_config()).await;
+    let factory_b = ScriptedFactory::new();
+    let fake_b = factory_b.register("mock");
+    let engine_b = start_engine(shared.instance("b", long), factory_b, fast_config()).await;
+
+    let held = crate::helpers::send(&engine_a, "0755123456", "held by a").await;
+    let queued = crate::helpers::send(&engine_a, "0755123456", "queued at a").await;
+    fake_a.wait_for_calls(1).await;
+    engine_a.shutdown(Duration::from_millis(50)).await;
+
+    let done = wait_for_status(&engine_b, &queued.id, MessageStatus::Delivered).await;
+    assert_eq!(done.attempts, 1);
+    // The call A could not finish is ambiguous: failed, not sent again.
+    wait_for_status(&engine_b, &held.id, MessageStatus::Failed).await;
+    let bodies: Vec<_> = fake_b.calls().into_iter().map(|c| c.body).collect();
+    assert_eq!(bodies, ["queued at a"]);
+    engine_b.shutdown(Duration::from_millis(50)).await;
+}

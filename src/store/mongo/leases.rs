@@ -41,6 +41,19 @@ pub(super) async fn renew(db: &Database, holder: &LeaseHolder) -> Result<u64, St
     Ok(1)
 }
 
+/// Ends the heartbeat now: this instance's messages are free to claim.
+pub(super) async fn release(db: &Database, holder: &LeaseHolder) -> Result<(), StoreError> {
+    let now = date(&chrono::Utc::now());
+    db.collection::<Document>(INSTANCES)
+        .update_one(
+            doc! { "_id": holder.instance.as_str() },
+            doc! { "$set": { "alive_until": now } },
+        )
+        .await
+        .map_err(mongo_error)?;
+    Ok(())
+}
+
 /// Other instances whose heartbeat ran out. Not "every instance that is not known live": an
 /// instance that just started may not be in another's list of live ones yet.
 async fn dead(db: &Database, holder: &LeaseHolder) -> Result<Vec<String>, StoreError> {
