@@ -161,6 +161,12 @@ pub struct Settings {
     pub mongodb_uri: Option<SecretString>,
     /// The database smsgate uses on the MongoDB server; one per deployment.
     pub mongodb_database: String,
+    /// This process's name among instances sharing one MongoDB database; generated when unset.
+    pub instance_id: Option<String>,
+    /// How long a message stays with its instance without renewal (several instances on MongoDB).
+    pub lease_ms: u64,
+    /// Days a message is kept in MongoDB before the server deletes it; `None` keeps it.
+    pub log_retention_days: Option<u32>,
     /// Fernet keys, first encrypts, all decrypt. Their shape is checked by the keyring.
     pub encryption_keys: Vec<SecretString>,
     pub admin_token: Option<SecretString>,
@@ -192,6 +198,9 @@ struct RawSettings {
     data_dir: PathBuf,
     mongodb_uri: Option<String>,
     mongodb_database: String,
+    instance_id: Option<String>,
+    lease_ms: u64,
+    log_retention_days: u32,
     encryption_keys: Vec<String>,
     admin_token: Option<String>,
     service_token: Option<String>,
@@ -229,6 +238,9 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("data_dir", EnvKind::Text),
     ("mongodb_uri", EnvKind::Text),
     ("mongodb_database", EnvKind::Text),
+    ("instance_id", EnvKind::Text),
+    ("lease_ms", EnvKind::Integer),
+    ("log_retention_days", EnvKind::Integer),
     ("encryption_keys", EnvKind::List),
     ("admin_token", EnvKind::Text),
     ("service_token", EnvKind::Text),
@@ -338,6 +350,26 @@ impl Settings {
             }
         }
         let mongodb_database = mongodb_database(&raw.mongodb_database)?;
+        let instance_id = non_empty(raw.instance_id).map(|id| id.trim().to_owned());
+        if let Some(id) = &instance_id {
+            let fits = id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !fits {
+                return Err(ConfigError::invalid(
+                    "instance_id",
+                    "at most 64 letters, digits, '-', '_' or '.'",
+                ));
+            }
+        }
+        // Renewal runs every third of it: shorter would be renewal traffic, not safety.
+        if raw.lease_ms < 300 {
+            return Err(ConfigError::invalid(
+                "lease_ms",
+                format!("{} is below the 300 ms minimum", raw.lease_ms),
+            ));
+        }
         let encryption_keys: Vec<SecretString> = raw
             .encryption_keys
             .into_iter()
@@ -406,6 +438,9 @@ impl Settings {
             data_dir: raw.data_dir,
             mongodb_uri,
             mongodb_database,
+            instance_id,
+            lease_ms: raw.lease_ms,
+            log_retention_days: (raw.log_retention_days > 0).then_some(raw.log_retention_days),
             encryption_keys,
             admin_token,
             service_token,
@@ -442,6 +477,10 @@ impl Settings {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+
     /// The effective configuration as TOML, secrets shown only as whether they are set: what
     /// `smsgate config check` prints, safe to paste into an issue.
     pub fn redacted_toml(&self) -> String {
@@ -476,6 +515,22 @@ impl Settings {
         put(
             "mongodb_database",
             toml::Value::String(self.mongodb_database.clone()),
+        );
+        put(
+            "instance_id",
+            toml::Value::String(
+                self.instance_id
+                    .clone()
+                    .unwrap_or_else(|| "[generated at start]".to_owned()),
+            ),
+        );
+        put(
+            "log_retention_days",
+            toml::Value::Integer(i64::from(self.log_retention_days.unwrap_or(0))),
+        );
+        put(
+            "lease_ms",
+            toml::Value::Integer(i64::try_from(self.lease_ms).unwrap_or(i64::MAX)),
         );
         put(
             "encryption_keys",

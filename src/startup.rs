@@ -10,14 +10,14 @@ use crate::{
     providers::Factory,
     rate_limit::RateLimits,
     secrets::Keyring,
-    store::{EmbeddedStore, MongoStore},
+    store::{mongo::Change, EmbeddedStore, MongoStore},
 };
 use anyhow::Context;
 use chrono::Utc;
 use rand::{distributions::Alphanumeric, Rng};
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderId, ProviderKind},
-    ports::Store,
+    ports::{InstanceId, LeaseHolder, Store, StoreError},
     Engine, EngineConfig, EngineDeps, NewProvider,
 };
 use std::{
@@ -42,7 +42,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (store, access, store_line, alert_log) = open_store(&settings).await?;
+        let OpenedStores {
+            store,
+            access,
+            line: store_line,
+            alert_log,
+            shared,
+        } = open_store(&settings).await?;
         let mut banner = vec![store_line];
         let configured = store
             .providers()
@@ -59,11 +65,15 @@ impl Application {
                     "no active provider is configured; add one before starting in prod mode"
                 ),
                 Mode::Dev if configured.is_empty() && settings.providers.is_empty() => {
-                    store
-                        .insert_provider(&dev_mock())
-                        .await
-                        .context("could not configure the dev mock provider")?;
-                    banner.push("dev mode: configured the mock provider as the default".into());
+                    match store.insert_provider(&dev_mock()).await {
+                        Ok(()) => banner
+                            .push("dev mode: configured the mock provider as the default".into()),
+                        // Another instance on the same database configured it first.
+                        Err(StoreError::Conflict(_)) => {}
+                        Err(err) => {
+                            return Err(err).context("could not configure the dev mock provider")
+                        }
+                    }
                 }
                 Mode::Dev => {}
             }
@@ -131,6 +141,9 @@ impl Application {
             .await
             .context("the alerts did not start")?;
         banner.push(settings.alerts.summary());
+        if let Some(shared) = shared {
+            relay_changes(&shared, &engine);
+        }
         seed_declared_providers(&engine, &settings, &configured, &mut banner).await?;
         let providers = engine.providers().await?;
         banner.push(format!(
@@ -244,20 +257,21 @@ fn addr(listener: &TcpListener) -> SocketAddr {
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
-/// The configured keys; in dev mode without any, a key generated once and kept in the data dir
-/// (a new key at every start would make the stored secrets unreadable).
 /// MongoDB when a connection string is set, else the embedded store; with the banner line that
 /// says which. Neither the line nor an error names the connection string: it holds a password.
-/// Named tokens and the audit log (`AccessStore`) have no MongoDB implementation yet: with
-/// MongoDB they are kept in the embedded store in the data dir, and the banner says so.
-pub(crate) async fn open_store(
-    settings: &Settings,
-) -> anyhow::Result<(
-    Arc<dyn Store>,
-    Arc<dyn AccessStore>,
-    String,
-    Arc<dyn smsgate_actors::ports::AlertLog>,
-)> {
+/// With MongoDB, named tokens and the audit log (`AccessStore`) and the alert history are kept
+/// there too, shared by every instance.
+pub(crate) struct OpenedStores {
+    pub store: Arc<dyn Store>,
+    pub access: Arc<dyn AccessStore>,
+    pub alert_log: Arc<dyn smsgate_actors::ports::AlertLog>,
+    /// The banner line.
+    pub line: String,
+    /// The MongoDB store again when other instances may share it (to follow their changes).
+    pub shared: Option<MongoStore>,
+}
+
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
     let embedded = || {
         EmbeddedStore::open(&settings.data_dir).with_context(|| {
             format!(
@@ -269,30 +283,62 @@ pub(crate) async fn open_store(
     match &settings.mongodb_uri {
         Some(uri) => {
             let database = &settings.mongodb_database;
+            let instance = settings
+                .instance_id
+                .clone()
+                .map_or_else(InstanceId::generate, InstanceId::new);
+            let holder = LeaseHolder::new(instance.clone(), settings.lease());
             let store = MongoStore::connect(uri.expose(), database)
                 .await
-                .with_context(|| format!("could not connect to MongoDB (database {database})"))?;
-            let access = Arc::new(embedded()?);
-            let store = Arc::new(store);
-            Ok((
-                store.clone(),
-                access,
-                format!(
-                    "store: MongoDB database {database} (named tokens and audit log: embedded in {})",
-                    settings.data_dir.display()
+                .with_context(|| format!("could not connect to MongoDB (database {database})"))?
+                .with_holder(holder);
+            store
+                .set_log_retention(settings.log_retention_days)
+                .await
+                .context("could not set the log retention (TTL index on sms_logs)")?;
+            Ok(OpenedStores {
+                store: Arc::new(store.clone()),
+                access: Arc::new(store.clone()),
+                alert_log: Arc::new(store.clone()),
+                line: format!(
+                    "store: MongoDB database {database} as instance {instance}, leases of {} ms",
+                    settings.lease_ms
                 ),
-                store,
-            ))
+                shared: Some(store),
+            })
         }
         None => {
             // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
             let store = Arc::new(embedded()?);
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
-            Ok((store.clone(), store.clone(), line, store))
+            Ok(OpenedStores {
+                store: store.clone(),
+                access: store.clone(),
+                alert_log: store,
+                line,
+                shared: None,
+            })
         }
     }
 }
 
+/// Hands other instances' changes to this engine: provider configurations are reloaded, and
+/// their messages' status changes reach this instance's `messageUpdates` subscribers.
+fn relay_changes(store: &MongoStore, engine: &Engine) {
+    let mut changes = store.follow_changes();
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::Provider(id) => engine.provider_changed(id),
+                Change::Message(message) => engine.stored_elsewhere(*message),
+            }
+        }
+    });
+}
+
+/// The configured keys; in dev mode without any, a key generated once and kept in the data dir
+/// (a new key at every start would make the stored secrets unreadable).
 pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
     if !settings.encryption_keys.is_empty() {
         return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))

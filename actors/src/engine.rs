@@ -229,6 +229,10 @@ impl Engine {
                 })?;
                 replay(first, &message)
             }
+            // Only status changes are fenced; an insert never hears this.
+            Ok(WriteOutcome::LeaseLost) => Err(EngineError::Unavailable(
+                "the message was not stored; try again".into(),
+            )),
             Err(err) => Err(err),
         }
     }
@@ -473,6 +477,25 @@ impl Engine {
             .inner
             .supervisor
             .cast(SupervisorMsg::ReloadProvider(id));
+    }
+
+    /// A provider's stored configuration changed, perhaps through another instance: its actor
+    /// is restarted (or stopped) only when it does not already run as stored.
+    pub fn provider_changed(&self, id: crate::domain::ProviderId) {
+        let _ = self.inner.supervisor.cast(SupervisorMsg::Refresh(id));
+    }
+
+    /// A change another instance stored (seen through the store's change feed), as stored now:
+    /// published to this instance's subscribers; when final, the Router lets go of its copy.
+    pub fn stored_elsewhere(&self, message: Message) {
+        if message.status.is_final() {
+            let _ = self
+                .inner
+                .core
+                .router
+                .cast(RouterMsg::FinishedElsewhere(message.id.clone()));
+        }
+        self.inner.bus.publish(Arc::new(message));
     }
 
     /// The supervisor, for supervision tests.

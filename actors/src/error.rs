@@ -48,7 +48,9 @@ impl EngineError {
 impl From<StoreError> for EngineError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => Self::Unavailable(Box::new(err)),
+            StoreError::Unavailable(_) | StoreError::LeaseLost(_) => {
+                Self::Unavailable(Box::new(err))
+            }
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => Self::NotFound {
                 what: "record",

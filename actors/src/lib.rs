@@ -16,6 +16,7 @@
 //! - `policy`: pure decisions: circuit breaker, retry backoff, provider selection.
 //! - `engine`: the `Engine` handle the API layers call; `engine::admin` administers providers.
 //! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors.
+//! - `leases`: the task that renews this instance's leases and takes over expired ones.
 //! - `updates`: the bus of stored changes and the subscription stream logic.
 //! - `alerts`: alert rules, the fire/repeat/resolve lifecycle and the Alerts actor.
 //!
@@ -26,11 +27,14 @@
 //! - A message's events are committed and published in order; subscribers see only stored changes.
 //! - A crashed provider actor is restarted from its stored configuration; on start, every
 //!   unfinished message is picked up again.
+//! - Several instances on one store: a message is dispatched by the one instance holding its
+//!   lease (see `ports::lease`); when an instance dies its leases run out and another takes over.
 
 pub mod alerts;
 pub mod domain;
 pub mod engine;
 pub mod error;
+mod leases;
 pub mod logger;
 pub mod policy;
 pub mod ports;

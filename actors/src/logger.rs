@@ -7,6 +7,8 @@
 //!   wait in the buffer and go together in the next commit (group commit), so many concurrent
 //!   sends share one fsync.
 //! - Statistics: each batch's figures are added in the same store commit as the batch.
+//! - Leases: a batch the store refuses with `LeaseLost` is committed again without the refused
+//!   changes, whose `done` hears `WriteOutcome::LeaseLost`.
 //! - After a commit: publishes each applied change on the update bus, then runs each write's `done` (which may dispatch the message). Changes are published in
 //!   commit order, so a message's events reach subscribers in order.
 //! - On a crash: the supervisor stops the engine (see supervisor.rs); unacknowledged writes are
@@ -181,6 +183,37 @@ impl LoggerState {
                 }
                 for message in applied {
                     self.args.bus.publish(message);
+                }
+            }
+            Err(StoreError::LeaseLost(lost)) => {
+                // Another instance holds these messages now: their changes are dropped (the
+                // Router forgets them on `LeaseLost`), and the rest of the batch, of which
+                // nothing was kept, goes again at once.
+                tracing::warn!(
+                    messages = lost.len(),
+                    "status changes refused: the lease on their messages was lost"
+                );
+                let lost: std::collections::HashSet<_> = lost.into_iter().collect();
+                let mut keep = Vec::new();
+                let mut refused = 0;
+                for (write, done) in batch {
+                    if matches!(write, MessageWrite::Update { .. })
+                        && lost.contains(&write.message().id)
+                    {
+                        refused += 1;
+                        if let Some(done) = done {
+                            done(Ok(WriteOutcome::LeaseLost));
+                        }
+                    } else {
+                        keep.push((write, done));
+                    }
+                }
+                keep.append(&mut self.buffer);
+                self.buffer = keep;
+                if refused == 0 {
+                    // The store named no write of this batch: do not spin on it.
+                    self.retry_scheduled = true;
+                    myself.send_after(RETRY_AFTER_FAILURE, || LoggerMsg::RetryCommit);
                 }
             }
             Err(err) => {

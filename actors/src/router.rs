@@ -8,6 +8,8 @@
 //!   to send only after SENDING is committed, so a message is never sent without a record of it.
 //! - Lanes: OTP before transactional before marketing; a provider at its concurrency limit makes
 //!   its lane wait rather than spill messages onto a costlier provider.
+//! - Leases: a change the store refuses because another instance holds the message now
+//!   (`LeaseLost`) makes the Router forget the message; it never sends it again.
 //! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
 //!   process recovers every unfinished message from the store.
 
@@ -97,6 +99,13 @@ pub enum RouterMsg {
     Providers(RpcReplyPort<Vec<ProviderView>>),
     /// Stop dispatching; reply once no provider call is in flight.
     Drain(RpcReplyPort<()>),
+    /// The store refused a change of this message: another instance holds it now (or applied
+    /// a receipt first). It is forgotten here and never sent by this instance again.
+    LeaseLost(MessageId),
+    /// Another instance stored a change of this message and it is final now (a receipt applied
+    /// there): a copy held here is stale and is let go. Other changes (a takeover) are left to
+    /// the store's fence: an old event must not make the Router drop a message it holds now.
+    FinishedElsewhere(MessageId),
 }
 
 pub struct Router;
@@ -138,6 +147,8 @@ impl Entry {
 
 pub struct RouterState {
     args: RouterArgs,
+    /// To hear of changes the store refused (`LeaseLost`).
+    myself: ActorRef<RouterMsg>,
     providers: HashMap<String, Entry>,
     /// Slugs in preference order (default first, then priority).
     order: Vec<String>,
@@ -176,6 +187,7 @@ impl Actor for Router {
         myself.send_interval(TICK, || RouterMsg::Tick);
         Ok(RouterState {
             args,
+            myself: myself.clone(),
             providers: HashMap::new(),
             order: Vec::new(),
             messages: HashMap::new(),
@@ -231,10 +243,17 @@ impl Actor for Router {
             RouterMsg::Report(report) => state.on_report(&myself, report),
             RouterMsg::ReportResolved(report, message) => {
                 if let Some(message) = message {
-                    if !message.status.is_final() && !state.messages.contains_key(&message.id) {
+                    let borrowed =
+                        !message.status.is_final() && !state.messages.contains_key(&message.id);
+                    if borrowed {
                         state.track(message.clone());
                     }
                     state.apply_report(&message.id, &report);
+                    // Held only to apply this receipt (its lease may be another instance's):
+                    // not kept when the receipt did not finish it.
+                    if borrowed {
+                        state.forget(&message.id);
+                    }
                 } else {
                     state.hold_early_receipt(report);
                 }
@@ -297,6 +316,16 @@ impl Actor for Router {
                 state.draining = true;
                 state.drain_waiters.push(reply);
                 state.answer_drain_waiters();
+            }
+            RouterMsg::FinishedElsewhere(id) => {
+                if state.messages.contains_key(&id) {
+                    tracing::debug!(message_id = %id, "changed by another instance; let go here");
+                    state.forget(&id);
+                }
+            }
+            RouterMsg::LeaseLost(id) => {
+                tracing::info!(message_id = %id, "message held by another instance now; forgotten here");
+                state.forget(&id);
             }
         }
         Ok(())
@@ -462,6 +491,17 @@ impl RouterState {
     }
 
     fn write(&self, write: MessageWrite, done: Option<Done>) {
+        let me = self.myself.clone();
+        let id = write.message().id.clone();
+        let done: Done = Box::new(move |result| {
+            if matches!(result, Ok(WriteOutcome::LeaseLost)) {
+                let _ = me.cast(RouterMsg::LeaseLost(id));
+            }
+            if let Some(done) = done {
+                done(result);
+            }
+        });
+        let done = Some(done);
         if self
             .args
             .logger
@@ -534,6 +574,15 @@ impl RouterState {
                 provider_message_id: pid.clone(),
                 expires_at: m.expires_at,
             });
+        }
+    }
+
+    /// Drops a message from memory without recording it as finished.
+    fn forget(&mut self, id: &MessageId) {
+        if let Some(t) = self.messages.remove(id) {
+            if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
+                self.by_provider_id.remove(&(p, pid));
+            }
         }
     }
 

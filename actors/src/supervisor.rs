@@ -13,6 +13,8 @@
 //!   sweep then picks every unfinished message up again.
 //! - The Alerts actor (started by `Engine::start_alerts`) is restarted with the providers'
 //!   policy; its firing alerts are rebuilt from the alert history.
+//! - Leases: at start it claims the unfinished messages that are free or already this
+//!   instance's, then runs the lease keeper (leases.rs) until it stops.
 
 use crate::{
     alerts::{Alerts, AlertsArgs, AlertsMsg},
@@ -49,6 +51,10 @@ pub enum SupervisorMsg {
     /// told), so an admin change is live when its API call returns.
     Reconfigure(ProviderId, RpcReplyPort<()>),
     Reloaded(ProviderId, Option<ProviderConfig>, Option<RpcReplyPort<()>>),
+    /// As `ReloadProvider`, but an actor already running as stored is left alone: for changes
+    /// seen through the store's change feed, often the echo of this instance's own.
+    Refresh(ProviderId),
+    Refreshed(ProviderId, Option<ProviderConfig>),
     RestartProvider(ProviderId),
     /// Starts the Alerts actor (once); it is restarted like a provider when it crashes.
     StartAlerts(AlertsArgs, RpcReplyPort<bool>),
@@ -99,6 +105,8 @@ pub struct SupervisorState {
     /// The Alerts actor, with what it needs to be started again after a crash.
     alerts: Option<(Option<ActorRef<AlertsMsg>>, AlertsArgs)>,
     alerts_restarts: VecDeque<Instant>,
+    /// The lease keeper; aborted when the supervisor stops so this instance's leases run out.
+    leases: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor for Supervisor {
@@ -165,6 +173,7 @@ impl Actor for Supervisor {
             healthy: args.healthy,
             alerts: None,
             alerts_restarts: VecDeque::new(),
+            leases: None,
         };
         // Start-up reads run before any message is handled: nothing waits behind them yet.
         for config in args.store.providers().await? {
@@ -172,8 +181,13 @@ impl Actor for Supervisor {
                 state.start_provider(&cell, config).await;
             }
         }
-        let unfinished = args.store.unfinished_messages().await?;
+        // Only what is free or already ours: other live instances keep theirs.
+        let unfinished = args.store.claim_at_start().await?;
         state.core.router.cast(RouterMsg::Recover(unfinished))?;
+        state.leases = Some(crate::leases::spawn(
+            args.store.clone(),
+            state.core.router.clone(),
+        ));
         Ok(state)
     }
 
@@ -210,6 +224,19 @@ impl Actor for Supervisor {
             SupervisorMsg::AlertsActor(reply) => {
                 let _ = reply.send(state.alerts.as_ref().and_then(|(a, _)| a.clone()));
             }
+            SupervisorMsg::Refresh(id) => state.read_config(&myself, id, None, true),
+            SupervisorMsg::Refreshed(id, config) => {
+                let running_as_stored = match &config {
+                    Some(config) => state
+                        .children
+                        .get(&config.slug)
+                        .is_some_and(|c| c.config == *config),
+                    None => !state.children.values().any(|c| c.config.id == id),
+                };
+                if !running_as_stored {
+                    myself.cast(SupervisorMsg::Reloaded(id, config, None))?;
+                }
+            }
             SupervisorMsg::Reloaded(id, config, reply) => {
                 match config {
                     Some(config) => {
@@ -241,6 +268,22 @@ impl Actor for Supervisor {
             #[cfg(any(test, feature = "test-support"))]
             SupervisorMsg::ProviderActor(slug, reply) => {
                 let _ = reply.send(state.children.get(&slug).map(|c| c.actor.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(keeper) = state.leases.take() {
+            keeper.abort();
+            // Stopped after the Logger's last commit (see Engine::shutdown): nothing more is
+            // written under these leases, so others may take the messages at once.
+            if let Err(err) = state.store.release_leases().await {
+                tracing::warn!(error.message = %err, "could not release this instance's leases; they run out instead");
             }
         }
         Ok(())
@@ -313,10 +356,25 @@ impl SupervisorState {
         id: ProviderId,
         reply: Option<RpcReplyPort<()>>,
     ) {
+        self.read_config(myself, id, reply, false);
+    }
+
+    /// Reads the configuration in a task; comes back as `Refreshed` when `refresh`, else as
+    /// `Reloaded`.
+    fn read_config(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ProviderId,
+        reply: Option<RpcReplyPort<()>>,
+        refresh: bool,
+    ) {
         let store = self.store.clone();
         let me = myself.clone();
         tokio::spawn(async move {
             match store.provider(&id).await {
+                Ok(config) if refresh => {
+                    let _ = me.cast(SupervisorMsg::Refreshed(id, config));
+                }
                 Ok(config) => {
                     let _ = me.cast(SupervisorMsg::Reloaded(id, config, reply));
                 }

@@ -9,9 +9,10 @@ use crate::{
     },
     engine::{Engine, EngineConfig, EngineDeps},
     ports::{
-        Balance, DeliveryReport, DeliveryStatus, MessageWrite, NoMetrics, ProviderError,
-        ProviderErrorKind, ProviderFactory, ReportSink, SendReceipt, SendRequest, SmsProvider,
-        StatusReport, Store, StoreError, WriteOutcome,
+        lease::{is_receipt, previous_status},
+        Balance, DeliveryReport, DeliveryStatus, InstanceId, LeaseHolder, Leases, MessageWrite,
+        NoMetrics, ProviderError, ProviderErrorKind, ProviderFactory, ReportSink, SendReceipt,
+        SendRequest, SmsProvider, StatusReport, Store, StoreError, WriteOutcome,
     },
     updates::UpdateFilter,
 };
@@ -41,12 +42,17 @@ struct MemoryInner {
     providers: Vec<ProviderConfig>,
     stats: StatsTable,
     alerts: Vec<crate::alerts::Alert>,
+    /// Who holds each message's lease, and until when.
+    leases: HashMap<MessageId, (InstanceId, tokio::time::Instant)>,
 }
 
 /// An in-memory `Store`. `set_failing(true)` makes every write fail as an unreachable store would.
+/// `instance` gives another handle on the same data written as another instance, so two
+/// engines can share one store as two processes share one database.
 #[derive(Default)]
 pub struct MemoryStore {
-    inner: Mutex<MemoryInner>,
+    inner: Arc<Mutex<MemoryInner>>,
+    holder: LeaseHolder,
     failing: AtomicBool,
     commits: AtomicUsize,
     refused: AtomicUsize,
@@ -55,6 +61,78 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Another handle on the same data, writing as instance `id` with leases of `ttl`.
+    pub fn instance(&self, id: &str, ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            inner: self.inner.clone(),
+            holder: LeaseHolder::new(InstanceId::new(id), ttl),
+            ..Self::default()
+        })
+    }
+
+    /// Which instance holds the message's lease, if any (expired or not).
+    pub fn lease_owner(&self, id: &MessageId) -> Option<String> {
+        lock(&self.inner)
+            .leases
+            .get(id)
+            .map(|(owner, _)| owner.as_str().to_owned())
+    }
+
+    /// Which of these updates the fence refuses, given the batch's own earlier writes.
+    fn refused(&self, inner: &MemoryInner, writes: &[MessageWrite]) -> Vec<MessageId> {
+        let mut status: HashMap<&MessageId, MessageStatus> = HashMap::new();
+        let mut refused = Vec::new();
+        for write in writes {
+            let MessageWrite::Update { message, event } = write else {
+                continue;
+            };
+            let Some(stored) = inner.messages.get(&message.id) else {
+                continue;
+            };
+            let now = *status.get(&message.id).unwrap_or(&stored.status);
+            let from = previous_status(write);
+            let owned = inner
+                .leases
+                .get(&message.id)
+                .is_some_and(|(owner, _)| *owner == self.holder.instance);
+            let fits = from.is_none_or(|from| from == now);
+            let allowed = owned || from.is_some_and(|from| is_receipt(from, event.status));
+            if fits && allowed {
+                status.insert(&message.id, event.status);
+            } else if !refused.contains(&message.id) {
+                refused.push(message.id.clone());
+            }
+        }
+        refused
+    }
+
+    fn claim(&self, max: usize, free: impl Fn(&InstanceId, bool) -> bool) -> Vec<Message> {
+        let now = tokio::time::Instant::now();
+        let until = now + self.holder.ttl;
+        let mut inner = lock(&self.inner);
+        let ids: Vec<MessageId> = inner
+            .messages
+            .values()
+            .filter(|m| !m.status.is_final())
+            .filter(|m| match inner.leases.get(&m.id) {
+                Some((owner, until)) => free(owner, *until <= now),
+                None => true,
+            })
+            .take(max)
+            .map(|m| m.id.clone())
+            .collect();
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            inner
+                .leases
+                .insert(id.clone(), (self.holder.instance.clone(), until));
+            if let Some(m) = inner.messages.get(&id) {
+                claimed.push(m.clone());
+            }
+        }
+        claimed
     }
 
     pub fn set_failing(&self, failing: bool) {
@@ -136,6 +214,10 @@ impl Store for MemoryStore {
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
         let mut inner = lock(&self.inner);
+        let refused = self.refused(&inner, writes);
+        if !refused.is_empty() {
+            return Err(StoreError::LeaseLost(refused));
+        }
         let mut out = Vec::with_capacity(writes.len());
         for write in writes {
             match write {
@@ -148,6 +230,10 @@ impl Store for MemoryStore {
                         inner.keys.insert(key.clone(), m.id.clone());
                     }
                     inner.messages.insert(m.id.clone(), (**m).clone());
+                    let until = tokio::time::Instant::now() + self.holder.ttl;
+                    inner
+                        .leases
+                        .insert(m.id.clone(), (self.holder.instance.clone(), until));
                     out.push(WriteOutcome::Applied);
                 }
                 MessageWrite::Update { message, event } => {
@@ -318,6 +404,53 @@ impl Store for MemoryStore {
         inner.stats.retain(|(d, ..), _| *d != day);
         merge_stats(&mut inner.stats, &after);
         Ok(StatsRebuild { day, before, after })
+    }
+}
+
+#[async_trait]
+impl Leases for MemoryStore {
+    fn holder(&self) -> &LeaseHolder {
+        &self.holder
+    }
+
+    async fn renew_leases(&self) -> Result<u64, StoreError> {
+        self.check()?;
+        let until = tokio::time::Instant::now() + self.holder.ttl;
+        let mut inner = lock(&self.inner);
+        let MemoryInner {
+            messages, leases, ..
+        } = &mut *inner;
+        let mut renewed = 0;
+        for (id, (owner, lease_until)) in leases.iter_mut() {
+            let unfinished = messages.get(id).is_some_and(|m| !m.status.is_final());
+            if *owner == self.holder.instance && unfinished {
+                *lease_until = until;
+                renewed += 1;
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn claim_at_start(&self) -> Result<Vec<Message>, StoreError> {
+        self.check()?;
+        let me = self.holder.instance.clone();
+        Ok(self.claim(usize::MAX, |owner, expired| expired || *owner == me))
+    }
+
+    async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError> {
+        self.check()?;
+        let me = self.holder.instance.clone();
+        Ok(self.claim(max, |owner, expired| expired && *owner != me))
+    }
+
+    async fn release_leases(&self) -> Result<(), StoreError> {
+        let now = tokio::time::Instant::now();
+        for (owner, until) in lock(&self.inner).leases.values_mut() {
+            if *owner == self.holder.instance {
+                *until = now;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
         }
         Command::Stats(StatsCommand::Rebuild { day }) => {
             // The configured store, as `serve` opens it: MongoDB when configured.
-            let (store, access, _, _) = startup::open_store(settings).await?;
+            let startup::OpenedStores { store, access, .. } = startup::open_store(settings).await?;
             let (rebuild, report) = stats::rebuild(store.as_ref(), day)
                 .await
                 .with_context(|| format!("could not rebuild the statistics of {day}"))?;

@@ -9,12 +9,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerts;
+mod leases;
 mod listing;
 mod messages;
 mod providers;
 mod statistics;
 
 pub use alerts::alert_history_is_newest_first_filtered_and_paged;
+pub use leases::{
+    a_change_from_a_status_the_message_left_is_refused_and_its_batch_kept_nothing,
+    a_lone_instance_holds_what_it_wrote, a_second_receipt_never_regresses_a_final_state,
+};
 pub use listing::{
     every_filter_narrows_the_listing, listing_is_newest_first_and_pages_without_gaps_or_repeats,
 };
@@ -53,6 +58,9 @@ macro_rules! every_check {
             statistics_commit_with_their_batch_or_not_at_all,
             alert_history_is_newest_first_filtered_and_paged,
             statistics_rebuilt_from_the_logs_equal_the_incremental_ones,
+            a_change_from_a_status_the_message_left_is_refused_and_its_batch_kept_nothing,
+            a_second_receipt_never_regresses_a_final_state,
+            a_lone_instance_holds_what_it_wrote,
         );
     };
 }

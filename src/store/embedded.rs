@@ -23,7 +23,7 @@ use smsgate_actors::domain::{
     Message, MessageFilter, MessageId, Page, PageRequest, ProviderConfig, ProviderId, StatsDelta,
     StatsQuery,
 };
-use smsgate_actors::ports::{MessageWrite, Store, StoreError, WriteOutcome};
+use smsgate_actors::ports::{LeaseHolder, Leases, MessageWrite, Store, StoreError, WriteOutcome};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -57,6 +57,8 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     /// Where the next read starts looking for a free reader, so reads spread over all of them.
     next_reader: AtomicUsize,
+    /// The one process that uses this store: leases have nobody to be fenced from.
+    holder: LeaseHolder,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -95,6 +97,7 @@ impl EmbeddedStore {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                holder: LeaseHolder::default(),
             }),
         })
     }
@@ -205,6 +208,31 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
             rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         )
     )
+}
+
+/// One process holds the data directory (SQLite is not shared between hosts), so every message
+/// is this process's: there is nothing to renew, claim from another instance, or fence.
+#[async_trait]
+impl Leases for EmbeddedStore {
+    fn holder(&self) -> &LeaseHolder {
+        &self.inner.holder
+    }
+
+    async fn renew_leases(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn claim_at_start(&self) -> Result<Vec<Message>, StoreError> {
+        self.unfinished_messages().await
+    }
+
+    async fn claim_expired(&self, _max: usize) -> Result<Vec<Message>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn release_leases(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -8,9 +8,12 @@
 //!
 //! The connection string carries a password: it is never logged nor put in an error.
 
+mod access;
 mod alerts;
+mod changes;
 mod documents;
 mod indexes;
+mod leases;
 mod messages;
 mod providers;
 mod statistics;
@@ -26,13 +29,20 @@ use smsgate_actors::domain::{
     Message, MessageFilter, MessageId, Page, PageRequest, ProviderConfig, ProviderId, StatsDelta,
     StatsQuery,
 };
-use smsgate_actors::ports::{MessageWrite, Store, StoreError, WriteOutcome};
+use smsgate_actors::ports::{LeaseHolder, Leases, MessageWrite, Store, StoreError, WriteOutcome};
 use std::time::Duration;
+
+pub use changes::Change;
 
 /// The collections, named as in the seed.
 const MESSAGES: &str = "sms_logs";
 const PROVIDERS: &str = "sms_providers";
 const STATISTICS: &str = "sms_statistics";
+/// Named API tokens and the audit log, shared by every instance.
+const TOKENS: &str = "api_tokens";
+const AUDIT: &str = "audit_log";
+/// One heartbeat per instance: its lease on the messages it holds (see `leases`).
+const INSTANCES: &str = "sms_instances";
 
 /// Tries of one transaction. A retry happens when another writer touched the same documents
 /// (a write conflict, labelled transient by the server) or took an idempotency key first. With
@@ -59,6 +69,8 @@ const DUPLICATE_KEY: i32 = 11000;
 pub struct MongoStore {
     client: Client,
     db: Database,
+    /// The instance this store writes as: leases on inserts, the fence on updates.
+    holder: LeaseHolder,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -66,6 +78,7 @@ impl std::fmt::Debug for MongoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MongoStore")
             .field("database", &self.db.name())
+            .field("instance", &self.holder.instance)
             .finish_non_exhaustive()
     }
 }
@@ -77,12 +90,23 @@ impl MongoStore {
         let store = MongoStore {
             db: client.database(database),
             client,
+            holder: LeaseHolder::default(),
         };
         store.ping().await?;
         indexes::create(&store.db).await?;
         alerts::create_indexes(&store.db).await?;
         tracing::info!(database, "connected to MongoDB");
         Ok(store)
+    }
+
+    /// The same store, writing as `holder` (its instance id and lease time).
+    pub fn with_holder(self, holder: LeaseHolder) -> Self {
+        Self { holder, ..self }
+    }
+
+    /// Deletes messages `days` after they were accepted (a TTL index); `None` keeps them.
+    pub async fn set_log_retention(&self, days: Option<u32>) -> Result<(), StoreError> {
+        indexes::set_log_retention(&self.db, days).await
     }
 
     /// The database this store uses.
@@ -230,6 +254,29 @@ fn mongo_error(err: mongodb::error::Error) -> StoreError {
 }
 
 #[async_trait]
+impl Leases for MongoStore {
+    fn holder(&self) -> &LeaseHolder {
+        &self.holder
+    }
+
+    async fn renew_leases(&self) -> Result<u64, StoreError> {
+        leases::renew(&self.db, &self.holder).await
+    }
+
+    async fn claim_at_start(&self) -> Result<Vec<Message>, StoreError> {
+        leases::claim_at_start(&self.db, &self.holder).await
+    }
+
+    async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError> {
+        leases::claim_expired(&self.db, &self.holder, max).await
+    }
+
+    async fn release_leases(&self) -> Result<(), StoreError> {
+        leases::release(&self.db, &self.holder).await
+    }
+}
+
+#[async_trait]
 impl Store for MongoStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
@@ -243,7 +290,7 @@ impl Store for MongoStore {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        let plan = messages::Plan::new(writes)?;
+        let plan = messages::Plan::new(writes, &self.holder)?;
         in_transaction!(self, session => messages::apply(&self.db, session, &plan))
     }
 
@@ -255,7 +302,7 @@ impl Store for MongoStore {
         if stats.is_empty() {
             return self.commit(writes).await;
         }
-        let plan = messages::Plan::new(writes)?;
+        let plan = messages::Plan::new(writes, &self.holder)?;
         // One transaction: the figures are kept exactly when the changes they count are.
         in_transaction!(self, session => async {
             let outcomes = messages::apply(&self.db, &mut *session, &plan).await?;
@@ -334,5 +381,11 @@ impl Store for MongoStore {
     }
 }
 
+#[cfg(test)]
+mod access_tests;
+#[cfg(test)]
+mod change_tests;
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod tests;

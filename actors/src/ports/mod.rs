@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod clock;
+pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod provider;
@@ -11,6 +12,7 @@ pub mod store;
 
 pub use alerts::{AlertLog, AlertSink};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use lease::{InstanceId, LeaseHolder, Leases};
 pub use limits::AcceptLimiter;
 pub use metrics::{EngineMetrics, NoMetrics};
 pub use provider::{

@@ -1,5 +1,6 @@
 //! The store port: messages with their events, providers, statistics. One contract, two backends.
 
+use super::lease::Leases;
 use crate::domain::{
     message::{Message, MessageFilter, Page, PageRequest},
     stats::{StatsDelta, StatsQuery, StatsRebuild},
@@ -22,6 +23,11 @@ pub enum StoreError {
     /// Stored data could not be read back into the domain.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Status changes of these messages were refused: this instance no longer holds their lease
+    /// (another instance took them over) or their stored status moved on (a receipt applied by
+    /// another instance). Nothing of the batch was kept; the other writes may be committed again.
+    #[error("the lease on {} message(s) was lost", .0.len())]
+    LeaseLost(Vec<MessageId>),
 }
 
 /// One change to a message, applied in order inside a batch. The message is shared: the same
@@ -50,10 +56,14 @@ pub enum WriteOutcome {
     Applied,
     /// An insert whose idempotency key is taken: the stored message is the answer.
     DuplicateIdempotencyKey(MessageId),
+    /// A status change refused because this instance lost the message (see
+    /// `StoreError::LeaseLost`); given by the Logger, never by a store.
+    LeaseLost,
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Inserts write the holder's lease with the message; updates are fenced by it (see `lease`).
+pub trait Store: Leases + Send + Sync + 'static {
     /// Reachable and able to answer a read.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -8,6 +8,7 @@ mod credit;
 mod durability;
 mod failover;
 mod helpers;
+mod instances;
 mod lanes;
 mod lifecycle;
 mod reconcile;

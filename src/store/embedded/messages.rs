@@ -9,8 +9,9 @@ use super::{is_unique_violation, sqlite_error};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use smsgate_actors::domain::{Message, MessageEvent, MessageFilter, MessageId, Page, PageRequest};
+use smsgate_actors::ports::lease::previous_status;
 use smsgate_actors::ports::{MessageWrite, StoreError, WriteOutcome};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const INSERT_MESSAGE: &str = "INSERT INTO sms_logs (id, phone_number, message, message_type, \
     sender, pinned_provider, idempotency_key, status, provider, response_token, encoding, \
@@ -49,17 +50,45 @@ pub(super) fn apply(
             last_update.insert(message.id.as_str(), i);
         }
     }
-    writes
-        .iter()
-        .enumerate()
-        .map(|(i, write)| match write {
-            MessageWrite::Insert(message) => insert(conn, message),
+    // One process writes here, so there is no lease to fence; the status is still checked, so
+    // a stale change can never overwrite a newer (or final) state.
+    let mut checked: HashSet<&str> = HashSet::new();
+    let mut lost = Vec::new();
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for (i, write) in writes.iter().enumerate() {
+        match write {
+            MessageWrite::Insert(message) => outcomes.push(insert(conn, message)?),
             MessageWrite::Update { message, event } => {
+                if checked.insert(message.id.as_str()) && !status_is(conn, message, write)? {
+                    lost.push(message.id.clone());
+                    continue;
+                }
                 let row_too = last_update.get(message.id.as_str()) == Some(&i);
-                update(conn, message, event, row_too).map(|()| WriteOutcome::Applied)
+                update(conn, message, event, row_too)?;
+                outcomes.push(WriteOutcome::Applied);
             }
+        }
+    }
+    if !lost.is_empty() {
+        return Err(StoreError::LeaseLost(lost));
+    }
+    Ok(outcomes)
+}
+
+/// Whether the stored message still has the status this change was made from. A message that is
+/// not stored passes: the update then reports it NotFound.
+fn status_is(conn: &Connection, m: &Message, write: &MessageWrite) -> Result<bool, StoreError> {
+    let Some(from) = previous_status(write) else {
+        return Ok(true);
+    };
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT status FROM sms_logs WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![m.id.as_str()], |row| row.get(0))
+                .optional()
         })
-        .collect()
+        .map_err(sqlite_error)?;
+    Ok(stored.is_none_or(|s| s == from.as_str()))
 }
 
 fn insert(conn: &Connection, m: &Message) -> Result<WriteOutcome, StoreError> {

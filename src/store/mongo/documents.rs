@@ -131,6 +131,14 @@ pub(super) struct MessageDoc {
     delivered_at: Option<bson::DateTime>,
     expires_at: bson::DateTime,
     events: Vec<EventDoc>,
+    /// The instance that dispatches this message while its heartbeat lasts (see `leases`);
+    /// absent on documents written before leases existed, which any instance may claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_owner: Option<String>,
+    /// Who made the last status change (`instance` then a space and a nonce): changes made by
+    /// an instance are told apart in the change stream, and this field changes with every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_write: Option<String>,
 }
 
 impl MessageDoc {
@@ -157,6 +165,22 @@ impl MessageDoc {
             delivered_at: m.delivered_at.as_ref().map(date),
             expires_at: date(&m.expires_at),
             events: m.events.iter().map(EventDoc::new).collect(),
+            lease_owner: None,
+            last_write: None,
+        }
+    }
+
+    /// The instance that wrote this document last, if it says.
+    pub fn last_writer(&self) -> Option<&str> {
+        self.last_write.as_deref().map(writer_of)
+    }
+
+    /// The same document, held and written by `owner`.
+    pub fn leased(self, owner: &str) -> Self {
+        Self {
+            lease_owner: Some(owner.to_owned()),
+            last_write: Some(last_write(owner)),
+            ..self
         }
     }
 
@@ -194,6 +218,16 @@ impl MessageDoc {
 /// The fields of a message that change after it is accepted, as a `$set`; what the insert fixed
 /// (recipient, body, type, key, expiry) stays. Unset values are written as null, so a cleared
 /// error is cleared in the document too.
+/// A fresh `last_write` value for a change by `instance`.
+pub(super) fn last_write(instance: &str) -> String {
+    format!("{instance} {}", uuid::Uuid::new_v4().simple())
+}
+
+/// The instance named by a `last_write` value.
+pub(super) fn writer_of(last_write: &str) -> &str {
+    last_write.split(' ').next().unwrap_or_default()
+}
+
 pub(super) fn mutable_fields(m: &Message) -> Document {
     let opt_date = |at: &Option<DateTime<Utc>>| at.as_ref().map(date);
     let error = m.error.as_ref().map(|e| {

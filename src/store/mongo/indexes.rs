@@ -4,7 +4,7 @@
 //! Each listing filter the API offers has its own index with `_id` descending behind it, so a
 //! filtered page is an index walk in the listing's order (ids are UUIDv7: newest first by id).
 
-use super::{mongo_error, MESSAGES, PROVIDERS, STATISTICS};
+use super::{mongo_error, AUDIT, MESSAGES, PROVIDERS, STATISTICS, TOKENS};
 use mongodb::bson::{doc, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
@@ -60,6 +60,16 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                         )
                         .build(),
                 ),
+                // Claims look at unfinished messages only, by holder, oldest first.
+                named(
+                    "unfinished_lease_owner",
+                    doc! { "lease_owner": 1, "_id": 1 },
+                    IndexOptions::builder()
+                        .partial_filter_expression(
+                            doc! { "status": { "$in": unfinished_statuses() } },
+                        )
+                        .build(),
+                ),
                 // Only messages with a key are in it: most have none.
                 named(
                     "idempotency_key_unique",
@@ -90,6 +100,29 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                         .partial_filter_expression(doc! { "is_default": true })
                         .build(),
                 ),
+            ],
+        ),
+        (
+            TOKENS,
+            vec![
+                named(
+                    "name_unique",
+                    doc! { "name": 1 },
+                    IndexOptions::builder().unique(true).build(),
+                ),
+                named(
+                    "digest_unique",
+                    doc! { "digest": 1 },
+                    IndexOptions::builder().unique(true).build(),
+                ),
+            ],
+        ),
+        (
+            AUDIT,
+            vec![
+                index("action_seq", doc! { "action": 1, "_id": -1 }),
+                index("actor_seq", doc! { "actor": 1, "_id": -1 }),
+                index("target_seq", doc! { "target": 1, "_id": -1 }),
             ],
         ),
         (
@@ -137,3 +170,39 @@ pub(super) async fn create(db: &Database) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// The TTL index that ends each message's retention. The server deletes a message (with its
+/// events) `days` after `created_at`; `None` keeps messages forever and drops the index. A
+/// retention is at least a day, so an idempotency key (kept on its message) holds for 24 h.
+pub(super) async fn set_log_retention(db: &Database, days: Option<u32>) -> Result<(), StoreError> {
+    let collection = db.collection::<Document>(MESSAGES);
+    let Some(days) = days else {
+        // Nothing to drop is fine: the index exists only after a retention was set.
+        if let Err(err) = collection.drop_index(LOG_TTL).await {
+            tracing::debug!(error.message = %err, "no log retention index to drop");
+        }
+        return Ok(());
+    };
+    let seconds = i64::from(days) * 86_400;
+    // A changed retention: the index exists with another expiry, which createIndexes refuses.
+    let changed = db
+        .run_command(doc! {
+            "collMod": MESSAGES,
+            "index": { "name": LOG_TTL, "expireAfterSeconds": seconds },
+        })
+        .await;
+    if changed.is_ok() {
+        return Ok(());
+    }
+    let options = IndexOptions::builder()
+        .expire_after(std::time::Duration::from_secs(seconds.unsigned_abs()))
+        .build();
+    collection
+        .create_index(named(LOG_TTL, doc! { "created_at": 1 }, options))
+        .await
+        .map_err(mongo_error)?;
+    Ok(())
+}
+
+/// The name of the log retention index.
+pub(super) const LOG_TTL: &str = "created_at_ttl";

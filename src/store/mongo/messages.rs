@@ -1,14 +1,15 @@
 //! Messages in MongoDB: batched writes in one transaction, lookups, the newest-first listing
 //! and the restart sweep. A message's events live in its document, oldest first.
 
-use super::documents::{date, mutable_fields, EventDoc, MessageDoc};
+use super::documents::{date, last_write, mutable_fields, EventDoc, MessageDoc};
 use super::indexes::unfinished_statuses;
 use super::{mongo_error, refused_writes, MESSAGES};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::{ClientSession, Collection, Database};
-use smsgate_actors::domain::{Message, MessageFilter, MessageId, Page, PageRequest};
-use smsgate_actors::ports::{MessageWrite, StoreError, WriteOutcome};
+use smsgate_actors::domain::{Message, MessageFilter, MessageId, MessageStatus, Page, PageRequest};
+use smsgate_actors::ports::lease::{is_receipt, previous_status};
+use smsgate_actors::ports::{LeaseHolder, MessageWrite, StoreError, WriteOutcome};
 use std::collections::HashMap;
 
 /// A batch turned into documents once, before the transaction: a retried transaction reuses it.
@@ -18,34 +19,76 @@ pub(super) struct Plan {
     /// One `update` statement per updated message, in the order each is first updated: the last
     /// snapshot's fields `$set`, and every event of the batch `$push`ed in order.
     updates: Vec<Document>,
-    /// The message of each statement, to name the one that is missing.
+    /// The message of each statement, to name the one that is missing or fenced off.
     updated_ids: Vec<MessageId>,
+    /// Each statement's fence: the status it must find, and whether it needs the lease.
+    fences: Vec<Fence>,
+    /// This instance, for the fence.
+    instance: String,
+}
+
+/// What a message's document must say for its update to apply.
+#[derive(Debug, Clone)]
+struct Fence {
+    /// The stored status the first change of the batch was made from.
+    from: Option<MessageStatus>,
+    /// A delivery receipt alone may be written without holding the lease.
+    needs_lease: bool,
+}
+
+impl Fence {
+    fn filter(&self, id: &MessageId, instance: &str) -> Document {
+        let mut filter = doc! { "_id": id.as_str() };
+        if let Some(from) = self.from {
+            filter.insert("status", from.as_str());
+        }
+        if self.needs_lease {
+            filter.insert("lease_owner", instance);
+        }
+        filter
+    }
+
+    fn admits(&self, stored: &Document, instance: &str) -> bool {
+        let status_fits = self
+            .from
+            .is_none_or(|from| stored.get_str("status").ok() == Some(from.as_str()));
+        let lease_fits = !self.needs_lease || stored.get_str("lease_owner").ok() == Some(instance);
+        status_fits && lease_fits
+    }
 }
 
 impl Plan {
-    pub fn new(writes: &[MessageWrite]) -> Result<Self, StoreError> {
+    /// Inserts are leased to `holder`; updates are fenced by it (see `ports::lease`).
+    pub fn new(writes: &[MessageWrite], holder: &LeaseHolder) -> Result<Self, StoreError> {
         // Only a message's last snapshot in the batch needs its fields written: a receipt often
         // lands in the same commit as the answer to the send. Every event is still appended.
+        let instance = holder.instance.as_str();
         let mut by_message: HashMap<&MessageId, usize> = HashMap::new();
-        let mut grouped: Vec<(&Message, Vec<Bson>)> = Vec::new();
+        let mut grouped: Vec<(&Message, Vec<Bson>, Fence)> = Vec::new();
         let mut planned = Vec::with_capacity(writes.len());
         for write in writes {
             match write {
                 MessageWrite::Insert(m) => planned.push(Some((
                     m.id.clone(),
                     m.idempotency_key.clone(),
-                    MessageDoc::new(m),
+                    MessageDoc::new(m).leased(instance),
                 ))),
                 MessageWrite::Update { message, event } => {
-                    let event = EventDoc::new(event).to_bson()?;
+                    let bson = EventDoc::new(event).to_bson()?;
                     match by_message.get(&message.id) {
                         Some(&at) => {
                             grouped[at].0 = message;
-                            grouped[at].1.push(event);
+                            grouped[at].1.push(bson);
+                            grouped[at].2.needs_lease = true;
                         }
                         None => {
+                            let from = previous_status(write);
+                            let fence = Fence {
+                                from,
+                                needs_lease: !from.is_some_and(|f| is_receipt(f, event.status)),
+                            };
                             by_message.insert(&message.id, grouped.len());
-                            grouped.push((message, vec![event]));
+                            grouped.push((message, vec![bson], fence));
                         }
                     }
                     planned.push(None);
@@ -54,11 +97,13 @@ impl Plan {
         }
         let updates = grouped
             .iter()
-            .map(|(m, events)| {
+            .map(|(m, events, fence)| {
+                let mut set = mutable_fields(m);
+                set.insert("last_write", last_write(instance));
                 doc! {
-                    "q": { "_id": m.id.as_str() },
+                    "q": fence.filter(&m.id, instance),
                     "u": {
-                        "$set": mutable_fields(m),
+                        "$set": set,
                         "$push": { "events": { "$each": events.clone() } },
                     },
                 }
@@ -67,7 +112,9 @@ impl Plan {
         Ok(Self {
             writes: planned,
             updates,
-            updated_ids: grouped.iter().map(|(m, _)| m.id.clone()).collect(),
+            updated_ids: grouped.iter().map(|(m, _, _)| m.id.clone()).collect(),
+            fences: grouped.into_iter().map(|(_, _, f)| f).collect(),
+            instance: instance.to_owned(),
         })
     }
 }
@@ -179,26 +226,44 @@ async fn update_all(
     if usize::try_from(matched).ok() == Some(plan.updates.len()) {
         return Ok(());
     }
-    // Some message is not stored: name it (this is the failure path, one more read is fine).
+    // Some message is not stored, or its fence refused the change: tell which (this is the
+    // failure path, one more read is fine). The transaction is aborted by the caller.
     let ids: Vec<&str> = plan.updated_ids.iter().map(MessageId::as_str).collect();
     let mut cursor = db
         .collection::<Document>(MESSAGES)
         .find(doc! { "_id": { "$in": &ids } })
-        .projection(doc! { "_id": 1 })
+        .projection(doc! { "_id": 1, "status": 1, "lease_owner": 1 })
         .session(&mut *session)
         .await
         .map_err(mongo_error)?;
-    let mut stored = std::collections::HashSet::new();
+    let mut stored = HashMap::new();
     while let Some(found) = cursor.next(&mut *session).await {
-        if let Ok(id) = found.map_err(mongo_error)?.get_str("_id") {
-            stored.insert(id.to_owned());
+        let found = found.map_err(mongo_error)?;
+        if let Ok(id) = found.get_str("_id") {
+            stored.insert(id.to_owned(), found);
         }
     }
-    let missing = ids
-        .into_iter()
-        .find(|id| !stored.contains(*id))
-        .unwrap_or("of the batch");
-    Err(StoreError::NotFound(format!("message {missing}")))
+    if let Some(missing) = ids.iter().find(|id| !stored.contains_key(**id)) {
+        return Err(StoreError::NotFound(format!("message {missing}")));
+    }
+    let lost: Vec<MessageId> = plan
+        .updated_ids
+        .iter()
+        .zip(&plan.fences)
+        .filter(|(id, fence)| {
+            stored
+                .get(id.as_str())
+                .is_some_and(|doc| !fence.admits(doc, &plan.instance))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    if lost.is_empty() {
+        // Every fence admits it now: another writer moved in between; the caller may retry.
+        return Err(StoreError::Unavailable(
+            "a fenced update raced with another writer".into(),
+        ));
+    }
+    Err(StoreError::LeaseLost(lost))
 }
 
 pub(super) async fn by_id(db: &Database, id: &MessageId) -> Result<Option<Message>, StoreError> {

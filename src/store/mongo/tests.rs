@@ -10,6 +10,7 @@
 use super::*;
 use crate::store::contract::{self, base_time, queued};
 use futures::FutureExt;
+use mongodb::IndexModel;
 use smsgate_actors::domain::{MessageType, Money};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -35,7 +36,7 @@ pub fn test_uri(test: &str) -> Option<String> {
 }
 
 /// A database name no other test uses.
-fn unique_database() -> String {
+pub(super) fn unique_database() -> String {
     format!("smsgate_test_{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -304,4 +305,36 @@ async fn daily_statistics_of_an_older_database_become_hour_zero_and_hours_fit_be
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The TTL index that carries the log retention: created, changed when the retention changes,
+/// and dropped when it is turned off.
+#[tokio::test]
+async fn the_log_retention_is_a_ttl_index_that_follows_the_setting() {
+    with_store("log retention", |store| async move {
+        let expiry = |store: MongoStore| async move {
+            let indexes: Vec<IndexModel> = futures::TryStreamExt::try_collect(
+                store
+                    .database()
+                    .collection::<Document>(MESSAGES)
+                    .list_indexes()
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+            indexes
+                .into_iter()
+                .filter_map(|i| i.options)
+                .find(|o| o.name.as_deref() == Some(indexes::LOG_TTL))
+                .map(|o| o.expire_after.map(|d| d.as_secs()))
+        };
+        store.set_log_retention(Some(30)).await.unwrap();
+        assert_eq!(expiry(store.clone()).await, Some(Some(30 * 86_400)));
+        store.set_log_retention(Some(7)).await.unwrap();
+        assert_eq!(expiry(store.clone()).await, Some(Some(7 * 86_400)));
+        store.set_log_retention(None).await.unwrap();
+        assert_eq!(expiry(store.clone()).await, None);
+    })
+    .await;
 }
