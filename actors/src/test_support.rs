@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -214,6 +214,22 @@ impl Store for MemoryStore {
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
         let mut inner = lock(&self.inner);
+        // All or nothing, as a real store's transaction: refuse the batch before applying any
+        // of it when one of its updates has no message.
+        let mut inserted = HashSet::new();
+        for write in writes {
+            match write {
+                MessageWrite::Insert(m) => {
+                    inserted.insert(&m.id);
+                }
+                MessageWrite::Update { message, .. } => {
+                    if !inserted.contains(&message.id) && !inner.messages.contains_key(&message.id)
+                    {
+                        return Err(StoreError::NotFound(message.id.to_string()));
+                    }
+                }
+            }
+        }
         let refused = self.refused(&inner, writes);
         if !refused.is_empty() {
             return Err(StoreError::LeaseLost(refused));
@@ -822,12 +838,13 @@ pub async fn wait_for_status(engine: &Engine, id: &MessageId, status: MessageSta
     }
 }
 
-type StatsTable = HashMap<(NaiveDate, u32, String, crate::domain::MessageType), StatsDelta>;
+/// Ordered as the stores answer: by day, hour, provider, then the type's stored name.
+type StatsTable = BTreeMap<(NaiveDate, u32, String, &'static str), StatsDelta>;
 
 fn merge_stats(table: &mut StatsTable, deltas: &[StatsDelta]) {
     for d in deltas {
         table
-            .entry((d.day, d.hour, d.provider.clone(), d.message_type))
+            .entry((d.day, d.hour, d.provider.clone(), d.message_type.as_str()))
             .and_modify(|acc| acc.merge(d))
             .or_insert_with(|| d.clone());
     }
