@@ -28,6 +28,8 @@ pub enum AlertRule {
     UnusualVolume,
     /// Many OTPs within minutes to numbers sharing all but their last digits (SMS pumping).
     OtpBurst,
+    /// A provider refused our credentials or said we are out of credit: the admin must act.
+    ProviderRejected,
 }
 
 impl AlertRule {
@@ -38,6 +40,7 @@ impl AlertRule {
             domain::AlertRule::ProviderDown => Self::ProviderDown,
             domain::AlertRule::UnusualVolume => Self::UnusualVolume,
             domain::AlertRule::OtpBurst => Self::OtpBurst,
+            domain::AlertRule::ProviderRejected => Self::ProviderRejected,
         }
     }
 
@@ -48,6 +51,7 @@ impl AlertRule {
             Self::ProviderDown => domain::AlertRule::ProviderDown,
             Self::UnusualVolume => domain::AlertRule::UnusualVolume,
             Self::OtpBurst => domain::AlertRule::OtpBurst,
+            Self::ProviderRejected => domain::AlertRule::ProviderRejected,
         }
     }
 }
