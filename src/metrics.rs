@@ -14,7 +14,9 @@ use smsgate_actors::{
 };
 use std::time::Duration;
 
+mod alerts;
 mod graphql;
+pub use alerts::{AlertSeries, WEBHOOK_OUTCOMES};
 pub use graphql::GraphqlOperations;
 
 /// Provider calls run from a few milliseconds to a timeout of tens of seconds.

@@ -137,7 +137,7 @@ impl Application {
         .await
         .context("the engine did not start")?;
         engine
-            .start_alerts(crate::alerts::setup(&settings.alerts, alert_log)?)
+            .start_alerts(crate::alerts::setup(&settings.alerts, alert_log, &metrics)?)
             .await
             .context("the alerts did not start")?;
         banner.push(settings.alerts.summary());

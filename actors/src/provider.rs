@@ -53,6 +53,10 @@ pub struct ProviderHealth {
     pub consecutive_failures: u32,
     /// The last balance check failed: watched by the provider-down alert.
     pub balance_check_failing: bool,
+    /// The provider's latest answer refused our credentials or our credit
+    /// (`InvalidCredentials` or `InsufficientCredit`): the admin must act. Cleared by a
+    /// successful send or balance check. Watched by the provider-rejected alert.
+    pub refused: Option<ProviderErrorKind>,
 }
 
 impl ProviderHealth {
@@ -63,6 +67,7 @@ impl ProviderHealth {
             out_of_credit: false,
             consecutive_failures: 0,
             balance_check_failing: false,
+            refused: None,
         }
     }
 
@@ -134,8 +139,9 @@ pub struct ProviderState {
     out_of_credit: bool,
     permits: Arc<Semaphore>,
     last_reported: Option<ProviderHealth>,
-    /// The last send was refused for our credentials: the alert is logged once, not per message.
-    credentials_refused: bool,
+    /// The latest answer refused our credentials or credit: the alerts say so; the log says
+    /// it once per episode, not per message.
+    refused: Option<ProviderErrorKind>,
     balance_check_failing: bool,
     /// `None` when this provider's receipts come by webhook only.
     polling: Option<Polling>,
@@ -196,7 +202,7 @@ impl Actor for ProviderActor {
             out_of_credit: false,
             permits: Arc::new(Semaphore::new(settings.max_concurrency)),
             last_reported: None,
-            credentials_refused: false,
+            refused: None,
             balance_check_failing: false,
             polling: polls.then(|| Polling {
                 initial: Duration::from_millis(settings.status_poll_initial_ms),
@@ -238,23 +244,15 @@ impl Actor for ProviderActor {
                     }
                 }
                 match failed {
-                    Some(ProviderErrorKind::InsufficientCredit) => {
-                        // The admin must act (top up); said once per episode, not per message.
-                        if !state.out_of_credit {
-                            tracing::error!(provider = %state.slug, alert = "insufficient_credit", "ALERT: the provider is out of credit; messages fail over until it is topped up");
-                        }
+                    Some(kind @ ProviderErrorKind::InsufficientCredit) => {
+                        state.note_refusal(kind);
                         state.out_of_credit = true;
                         state.credit = Some(Money::ZERO);
                     }
-                    Some(ProviderErrorKind::InvalidCredentials) => {
-                        if !state.credentials_refused {
-                            tracing::error!(provider = %state.slug, alert = "invalid_credentials", "ALERT: the provider refused our credentials; fix them with updateProvider, messages fail over meanwhile");
-                        }
-                        state.credentials_refused = true;
-                    }
+                    Some(kind @ ProviderErrorKind::InvalidCredentials) => state.note_refusal(kind),
                     Some(_) => {}
                     None => {
-                        state.credentials_refused = false;
+                        state.refused = None;
                         if let (Some(credit), Some(cost)) = (state.credit, cost) {
                             let left = credit - cost;
                             state.credit = Some(left);
@@ -276,6 +274,10 @@ impl Actor for ProviderActor {
                     Ok(balance) => {
                         state.credit = balance.credit;
                         state.out_of_credit = balance.credit.is_some_and(|c| !c.is_positive());
+                        // The provider took our credentials; an empty account still refuses.
+                        if !state.out_of_credit {
+                            state.refused = None;
+                        }
                         if let Some(credit) = balance.credit {
                             state.metrics.credit(&state.slug, credit.cents());
                         }
@@ -284,6 +286,13 @@ impl Actor for ProviderActor {
                         tracing::warn!(provider = %state.slug, error.message = %err, "balance check failed");
                         if err.kind == ProviderErrorKind::InsufficientCredit {
                             state.out_of_credit = true;
+                        }
+                        if matches!(
+                            err.kind,
+                            ProviderErrorKind::InsufficientCredit
+                                | ProviderErrorKind::InvalidCredentials
+                        ) {
+                            state.note_refusal(err.kind);
                         }
                     }
                 }
@@ -528,7 +537,21 @@ impl ProviderState {
             out_of_credit: self.out_of_credit,
             consecutive_failures: self.breaker.consecutive_failures(),
             balance_check_failing: self.balance_check_failing,
+            refused: self.refused,
         }
+    }
+
+    /// The provider refused our credentials or credit. The admin hears of it from the
+    /// provider-rejected alert; the log says it once per episode, not per message.
+    fn note_refusal(&mut self, kind: ProviderErrorKind) {
+        if self.refused != Some(kind) {
+            let reason = match kind {
+                ProviderErrorKind::InvalidCredentials => "the provider refused our credentials",
+                _ => "the provider says we are out of credit",
+            };
+            tracing::warn!(provider = %self.slug, error.kind = ?kind, "{reason}; messages fail over");
+        }
+        self.refused = Some(kind);
     }
 
     fn report_health(&mut self) {

@@ -404,12 +404,23 @@ impl Store for MemoryStore {
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {
-        Ok(lock(&self.inner)
+        let mut rows: Vec<StatsDelta> = lock(&self.inner)
             .stats
             .values()
             .filter(|d| query.matches(d))
             .cloned()
-            .collect())
+            .collect();
+        // The order of the real stores (`ORDER BY day, hour, provider, message_type`), which the
+        // contract checks; a HashMap's own order is random.
+        rows.sort_by(|a, b| {
+            (a.day, a.hour, &a.provider, a.message_type.as_str()).cmp(&(
+                b.day,
+                b.hour,
+                &b.provider,
+                b.message_type.as_str(),
+            ))
+        });
+        Ok(rows)
     }
 
     async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError> {

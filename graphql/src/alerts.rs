@@ -12,8 +12,9 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use futures::{Stream, StreamExt};
 use smsgate_actors::alerts::{self as domain, AlertCursor, AlertQuery};
 
-const DEFAULT_PAGE: i32 = 20;
-const MAX_PAGE: i32 = 100;
+/// `alertHistory`'s page sizes; the REST history uses the same.
+pub const DEFAULT_PAGE: i32 = 20;
+pub const MAX_PAGE: i32 = 100;
 
 /// What an alert watches.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum AlertRule {
     UnusualVolume,
     /// Many OTPs within minutes to numbers sharing all but their last digits (SMS pumping).
     OtpBurst,
+    /// A provider refused our credentials or said we are out of credit: the admin must act.
+    ProviderRejected,
 }
 
 impl AlertRule {
@@ -38,6 +41,7 @@ impl AlertRule {
             domain::AlertRule::ProviderDown => Self::ProviderDown,
             domain::AlertRule::UnusualVolume => Self::UnusualVolume,
             domain::AlertRule::OtpBurst => Self::OtpBurst,
+            domain::AlertRule::ProviderRejected => Self::ProviderRejected,
         }
     }
 
@@ -48,6 +52,7 @@ impl AlertRule {
             Self::ProviderDown => domain::AlertRule::ProviderDown,
             Self::UnusualVolume => domain::AlertRule::UnusualVolume,
             Self::OtpBurst => domain::AlertRule::OtpBurst,
+            Self::ProviderRejected => domain::AlertRule::ProviderRejected,
         }
     }
 }
@@ -120,29 +125,34 @@ pub struct AlertEdge {
     pub node: Alert,
 }
 
-fn encode(a: &domain::Alert) -> String {
+/// The opaque cursor of a notice in the newest-first history; REST hands out the same ones.
+pub fn encode(a: &domain::Alert) -> String {
     let at = a.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     URL_SAFE_NO_PAD.encode(format!("{at}|{}|{}", a.id, a.notice))
 }
 
-fn decode(cursor: &str) -> Result<AlertCursor, ApiError> {
-    let invalid = || ApiError::invalid("after", "not a cursor this API handed out");
+/// A cursor from [`encode`]; `None` when it is not one.
+pub fn parse_cursor(cursor: &str) -> Option<AlertCursor> {
     let raw = URL_SAFE_NO_PAD
         .decode(cursor.trim())
         .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
+        .and_then(|b| String::from_utf8(b).ok())?;
     let mut parts = raw.splitn(3, '|');
     let (Some(at), Some(id), Some(notice)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid());
+        return None;
     };
-    Ok(AlertCursor {
+    Some(AlertCursor {
         at: chrono::DateTime::parse_from_rfc3339(at)
-            .map_err(|_| invalid())?
+            .ok()?
             .with_timezone(&chrono::Utc),
         id: id.to_owned(),
-        notice: notice.parse().map_err(|_| invalid())?,
+        notice: notice.parse().ok()?,
     })
+}
+
+fn decode(cursor: &str) -> Result<AlertCursor, ApiError> {
+    parse_cursor(cursor)
+        .ok_or_else(|| ApiError::invalid("after", "not a cursor this API handed out"))
 }
 
 #[derive(Default)]

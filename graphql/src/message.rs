@@ -448,22 +448,22 @@ pub struct MessageUpdatesFilter {
     pub to: Option<String>,
     pub created_from: Option<DateTime>,
     pub created_to: Option<DateTime>,
+    /// The kind of the message's current error, as in `messages`: a change is sent when the
+    /// message after it carries an error of this kind (a RETRYING or FAILED one, say).
+    pub error_kind: Option<MessageErrorKind>,
 }
 
 impl MessageFilter {
     fn into_domain(self) -> Result<domain::MessageFilter, ApiError> {
-        let error_kind = self.error_kind.map(Into::into);
-        Ok(domain::MessageFilter {
-            error_kind,
-            ..domain_filter(
-                self.status,
-                self.provider,
-                self.message_type,
-                self.to,
-                self.created_from,
-                self.created_to,
-            )?
-        })
+        domain_filter(
+            self.status,
+            self.provider,
+            self.message_type,
+            self.to,
+            self.created_from,
+            self.created_to,
+            self.error_kind,
+        )
     }
 }
 
@@ -483,6 +483,7 @@ impl MessageUpdatesFilter {
             self.to,
             self.created_from,
             self.created_to,
+            self.error_kind,
         )?;
         Ok(UpdateFilter {
             message_id,
@@ -498,6 +499,7 @@ fn domain_filter(
     to: Option<String>,
     created_from: Option<DateTime>,
     created_to: Option<DateTime>,
+    error_kind: Option<MessageErrorKind>,
 ) -> Result<domain::MessageFilter, ApiError> {
     let to = match to {
         None => None,
@@ -522,7 +524,7 @@ fn domain_filter(
         to,
         created_from: created_from.map(|t| t.0),
         created_to: created_to.map(|t| t.0),
-        error_kind: None,
+        error_kind: error_kind.map(Into::into),
     })
 }
 

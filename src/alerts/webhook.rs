@@ -10,7 +10,7 @@
 //!   notices are dropped (and logged) rather than grow memory. They stay in `alertHistory`.
 //! - The secret is never logged, nor put in an error.
 
-use crate::config::SecretString;
+use crate::{config::SecretString, metrics::AlertSeries};
 use hmac::Mac;
 use smsgate_actors::{alerts::Alert, ports::AlertSink};
 use std::{sync::Arc, time::Duration};
@@ -85,18 +85,27 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance: i64)
 /// The sink the Alerts actor is given: `notify` only queues; a task delivers.
 pub struct WebhookSink {
     tx: mpsc::Sender<Arc<Alert>>,
+    metrics: Option<AlertSeries>,
 }
 
 impl WebhookSink {
     /// Starts the delivery task; it ends when the sink is dropped and the queue is empty.
     pub fn start(settings: WebhookSettings) -> Result<Arc<Self>, reqwest::Error> {
+        Self::start_counted(settings, None)
+    }
+
+    /// As `start`, counting each notice's outcome in `metrics`.
+    pub fn start_counted(
+        settings: WebhookSettings,
+        metrics: Option<AlertSeries>,
+    ) -> Result<Arc<Self>, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("smsgate/", env!("CARGO_PKG_VERSION"), " alerts"))
             .timeout(settings.timeout)
             .build()?;
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
-        tokio::spawn(deliver_all(client, settings, rx));
-        Ok(Arc::new(Self { tx }))
+        tokio::spawn(deliver_all(client, settings, rx, metrics.clone()));
+        Ok(Arc::new(Self { tx, metrics }))
     }
 }
 
@@ -107,6 +116,9 @@ impl AlertSink for WebhookSink {
                 mpsc::error::TrySendError::Full(a) | mpsc::error::TrySendError::Closed(a) => a,
             };
             tracing::error!(alert.id = %alert.id, alert.rule = alert.rule.as_str(), "the alert webhook's queue is full: this notice is not sent (it is in alertHistory)");
+            if let Some(metrics) = &self.metrics {
+                metrics.webhook_delivery("dropped");
+            }
         }
     }
 }
@@ -127,13 +139,29 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    /// The `outcome` label of `smsgate_alert_webhook_deliveries_total`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::Refused { .. } => "refused",
+            Self::GaveUp { .. } => "gave_up",
+        }
+    }
+}
+
 async fn deliver_all(
     client: reqwest::Client,
     settings: WebhookSettings,
     mut rx: mpsc::Receiver<Arc<Alert>>,
+    metrics: Option<AlertSeries>,
 ) {
     while let Some(alert) = rx.recv().await {
-        match deliver(&client, &settings, &alert).await {
+        let delivery = deliver(&client, &settings, &alert).await;
+        if let Some(metrics) = &metrics {
+            metrics.webhook_delivery(delivery.outcome());
+        }
+        match delivery {
             Delivery::Delivered { attempts } => {
                 tracing::debug!(alert.id = %alert.id, attempts, "alert webhook delivered");
             }

@@ -2,6 +2,7 @@
 //! authentication and the REST error shape shared by every route.
 
 pub mod admin;
+pub mod admin_alerts;
 pub mod admin_dto;
 pub mod auth;
 pub mod dto;
@@ -50,7 +51,8 @@ pub fn public_router(state: AppState) -> Router {
             post(admin::test_provider),
         )
         .route("/api/admin/sms/statistics", get(admin::statistics))
-        .route("/api/admin/sms/logs", get(admin::logs));
+        .route("/api/admin/sms/logs", get(admin::logs))
+        .route("/api/admin/sms/alerts", get(admin_alerts::alerts));
     let webhooks = Router::new()
         .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
         .route(

@@ -17,6 +17,7 @@ pub const REST_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/sms/providers/{id}/test"),
     ("get", "/api/admin/sms/statistics"),
     ("get", "/api/admin/sms/logs"),
+    ("get", "/api/admin/sms/alerts"),
     ("post", "/internal/sms/send"),
     ("get", "/internal/sms/status/{token}"),
     ("get", "/internal/sms/balance"),

@@ -338,7 +338,7 @@ async fn the_openapi_document_is_served_and_each_of_its_routes_is_routed() {
     let doc = get(&app, "/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 9, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 10, "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             let concrete = path.replace("{id}", "mock").replace("{token}", "msg_x");

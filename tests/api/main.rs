@@ -4,6 +4,7 @@
 
 mod admin_rest;
 mod alerts;
+mod alerts_rest;
 mod audit;
 mod auth;
 mod bad_input;

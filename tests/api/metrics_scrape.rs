@@ -151,3 +151,110 @@ async fn metrics_after_traffic_parse_and_count_what_happened() {
         }
     }
 }
+
+/// The mock provider starts with €1 of credit (below the €5 default), so `low_credit` fires on
+/// the first tick; the webhook receiver on 127.0.0.1 accepts every notice.
+#[tokio::test]
+async fn a_fired_alert_shows_in_the_alert_series_with_its_webhook_delivery() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { axum::http::StatusCode::OK }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, receiver).await;
+    });
+    let file = format!(
+        r#"
+[[providers]]
+name = "Mock"
+slug = "mock"
+kind = "MOCK"
+settings = {{ starting_balance_cents = 100.0 }}
+
+[alerts]
+tick_ms = 50
+cooldown_s = 1800
+
+[alerts.webhook]
+url = "{url}"
+secret = "whsec-metrics-test"
+"#
+    );
+    let app = spawn_app_with_file(tempfile::tempdir().unwrap(), Some(&file), &[]).await;
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let s = loop {
+        let s = scrape(&app).await;
+        let delivered = total(
+            &s,
+            "smsgate_alert_webhook_deliveries_total",
+            &[("outcome", "delivered")],
+        );
+        if delivered >= 1.0 {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no webhook delivery was counted in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        total(&s, "smsgate_alerts_firing", &[("rule", "low_credit")]),
+        1.0
+    );
+    assert_eq!(
+        total(
+            &s,
+            "smsgate_alert_notices_total",
+            &[("rule", "low_credit"), ("state", "firing")]
+        ),
+        1.0,
+        "one notice: the repeat waits for the cool-down"
+    );
+    assert_eq!(
+        total(
+            &s,
+            "smsgate_alert_notices_total",
+            &[("rule", "low_credit"), ("state", "resolved")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        total(&s, "smsgate_alert_webhook_deliveries_total", &[]),
+        1.0,
+        "delivered at the first try, nothing refused, dropped or given up"
+    );
+    // Every rule has its series from the start, and none is labelled by its subject.
+    for rule in [
+        "low_credit",
+        "high_failure_rate",
+        "provider_down",
+        "unusual_volume",
+        "otp_burst",
+        "provider_rejected",
+    ] {
+        assert!(
+            s.samples
+                .iter()
+                .any(|x| x.metric == "smsgate_alerts_firing" && x.labels.get("rule") == Some(rule)),
+            "{rule} is exported"
+        );
+    }
+    for sample in s.samples.iter().filter(|x| x.metric.contains("alert")) {
+        assert!(
+            sample
+                .labels
+                .iter()
+                .all(|(k, _)| ["rule", "state", "outcome"].contains(&k.as_str())),
+            "{}: {:?}",
+            sample.metric,
+            sample.labels
+        );
+        if matches!(sample.value, PromValue::Counter(_)) {
+            assert!(sample.metric.ends_with("_total"), "{}", sample.metric);
+        }
+    }
+}

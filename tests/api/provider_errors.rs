@@ -4,7 +4,7 @@
 
 use crate::fakes::{
     smso::{self as fake_smso, FakeSmso, Mode},
-    spawn_with_providers,
+    spawn_with_providers, spawn_with_providers_and_file,
     twilio::{self as fake_twilio, FakeTwilio, Mode as TwMode},
     Provider,
 };
@@ -124,7 +124,12 @@ fn twilio_only(tw: &FakeTwilio, token: &str) -> Provider {
 #[tokio::test]
 async fn a_refused_twilio_token_is_invalid_credentials_with_an_alert_in_the_log() {
     let tw = FakeTwilio::start().await;
-    let (app, _) = spawn_with_providers(vec![twilio_only(&tw, "wrong-token-0000")], None).await;
+    let (app, _) = spawn_with_providers_and_file(
+        vec![twilio_only(&tw, "wrong-token-0000")],
+        None,
+        Some("[alerts]\ntick_ms = 50\n"),
+    )
+    .await;
     let sent = app
         .send_sms(json!({ "to": "+40722334455", "body": "x" }))
         .await;
@@ -132,11 +137,32 @@ async fn a_refused_twilio_token_is_invalid_credentials_with_an_alert_in_the_log(
     app.wait_for_status(id, "RETRYING").await;
     let events = events_with_times(&app, id).await;
     assert_eq!(events[2].0, "RETRYING:INVALID_CREDENTIALS", "{events:?}");
+    // The provider_rejected alert tells the admin at the first refusal.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let history = app
+            .graphql(
+                "{ alertHistory(rule: PROVIDER_REJECTED) { edges { node { subject state message } } } }",
+                json!({}),
+            )
+            .await;
+        let edges = history["data"]["alertHistory"]["edges"].as_array().cloned();
+        if let Some(node) = edges.as_deref().and_then(|e| e.first()) {
+            assert_eq!(node["node"]["subject"], "twilio", "{history}");
+            assert_eq!(node["node"]["state"], "FIRING", "{history}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no provider_rejected alert: {history}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let logs = smsgate::telemetry::captured_logs();
     // The log is shared by the tests of this binary: look for this provider's alert.
     assert!(
-        logs.lines()
-            .any(|l| l.contains("invalid_credentials") && l.contains("twilio")),
+        logs.lines().any(|l| l.contains("provider_rejected")
+            && l.contains("ALERT: provider twilio refuses our credentials")),
         "no alert logged"
     );
     assert!(

@@ -246,6 +246,12 @@ impl AlertsState {
         if !notices.is_empty() {
             self.tell(&notices);
         }
+        for rule in super::AlertRule::ALL {
+            let open = self.lifecycle.open_of(rule);
+            for sink in &self.args.sinks {
+                sink.firing(rule, open);
+            }
+        }
         notices
     }
 

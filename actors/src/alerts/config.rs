@@ -14,7 +14,7 @@ pub struct AlertsConfig {
     /// A firing alert is repeated at most this often while its condition holds, in seconds.
     pub cooldown_s: u64,
     /// Rules turned off, by name (`low_credit`, `high_failure_rate`, `provider_down`,
-    /// `unusual_volume`, `otp_burst`).
+    /// `unusual_volume`, `otp_burst`, `provider_rejected`).
     pub disabled: Vec<String>,
 
     /// Low credit: a balance below this many eurocents...
@@ -108,7 +108,7 @@ impl AlertsConfig {
         {
             return Some((
                 "alerts.disabled",
-                format!("{unknown:?} is not a rule; the rules are low_credit, high_failure_rate, provider_down, unusual_volume, otp_burst"),
+                format!("{unknown:?} is not a rule; the rules are low_credit, high_failure_rate, provider_down, unusual_volume, otp_burst, provider_rejected"),
             ));
         }
         if self.tick_ms == 0 {

@@ -58,6 +58,11 @@ impl Lifecycle {
         self.open.len()
     }
 
+    /// How many alerts of `rule` are firing.
+    pub fn open_of(&self, rule: AlertRule) -> usize {
+        self.open.keys().filter(|(r, _)| *r == rule).count()
+    }
+
     /// The notices due at `now`, given every condition that holds now.
     pub fn step(
         &mut self,

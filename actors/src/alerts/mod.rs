@@ -34,15 +34,18 @@ pub enum AlertRule {
     UnusualVolume,
     /// Many OTPs within minutes to numbers sharing all but their last digits.
     OtpBurst,
+    /// A provider refused our credentials or said we are out of credit: the admin must act.
+    ProviderRejected,
 }
 
 impl AlertRule {
-    pub const ALL: [AlertRule; 5] = [
+    pub const ALL: [AlertRule; 6] = [
         Self::LowCredit,
         Self::HighFailureRate,
         Self::ProviderDown,
         Self::UnusualVolume,
         Self::OtpBurst,
+        Self::ProviderRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl AlertRule {
             Self::ProviderDown => "provider_down",
             Self::UnusualVolume => "unusual_volume",
             Self::OtpBurst => "otp_burst",
+            Self::ProviderRejected => "provider_rejected",
         }
     }
 
@@ -177,3 +181,5 @@ pub fn newest_first(a: &Alert, b: &Alert) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rejected;

@@ -2,7 +2,11 @@
 //! health. Pure: the same inputs give the same conditions.
 
 use super::{config::secs, observe::Observations, AlertRule, AlertsConfig, Severity};
-use crate::{domain::Money, router::ProviderView};
+use crate::{
+    domain::{event::ErrorKind, Money},
+    ports::ProviderErrorKind,
+    router::ProviderView,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,7 +53,35 @@ pub fn evaluate(
     if config.is_enabled(AlertRule::OtpBurst) {
         out.extend(otp_burst(config, seen, now));
     }
+    if config.is_enabled(AlertRule::ProviderRejected) {
+        out.extend(active.iter().filter_map(|p| provider_rejected(p)));
+    }
     out
+}
+
+/// At once, with no minimum of attempts: one refusal of our credentials or credit is already
+/// something only the admin can fix. Holds until a send or balance check succeeds.
+fn provider_rejected(p: &ProviderView) -> Option<Condition> {
+    let kind = p.health.refused?;
+    let slug = &p.config.slug;
+    let message = match kind {
+        ProviderErrorKind::InvalidCredentials => format!(
+            "provider {slug} refuses our credentials: fix them with updateProvider; messages fail over meanwhile"
+        ),
+        _ => format!(
+            "provider {slug} refuses to send for lack of credit: top it up; messages fail over meanwhile"
+        ),
+    };
+    Some(Condition {
+        rule: AlertRule::ProviderRejected,
+        subject: slug.clone(),
+        severity: Severity::Critical,
+        message,
+        details: json!({
+            "provider": slug,
+            "errorKind": ErrorKind::from(kind).as_str(),
+        }),
+    })
 }
 
 fn euros(m: Money) -> String {

@@ -16,7 +16,7 @@ use crate::{
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
 }
 
@@ -71,7 +71,7 @@ fn queued(to: &str, kind: MessageType) -> Message {
     message(to, kind, MessageStatus::Queued, None, None)
 }
 
-fn view(slug: &str, credit: Option<f64>, circuit: CircuitState) -> ProviderView {
+pub(super) fn view(slug: &str, credit: Option<f64>, circuit: CircuitState) -> ProviderView {
     ProviderView {
         config: provider_config(slug, true, 0),
         running: true,
@@ -81,6 +81,7 @@ fn view(slug: &str, credit: Option<f64>, circuit: CircuitState) -> ProviderView 
             out_of_credit: credit.is_some_and(|c| c <= 0.0),
             consecutive_failures: 0,
             balance_check_failing: false,
+            refused: None,
         },
         in_flight: 0,
     }

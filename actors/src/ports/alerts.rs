@@ -2,7 +2,7 @@
 //! and the sinks that tell a person.
 
 use crate::{
-    alerts::{Alert, AlertQuery},
+    alerts::{Alert, AlertQuery, AlertRule},
     ports::StoreError,
 };
 use async_trait::async_trait;
@@ -22,4 +22,7 @@ pub trait AlertLog: Send + Sync {
 /// in the sink's own task, so a slow or dead receiver never stalls the Alerts actor.
 pub trait AlertSink: Send + Sync {
     fn notify(&self, alert: Arc<Alert>);
+    /// How many alerts of `rule` are firing, after each evaluation (every rule, every tick), so
+    /// a gauge stays right across restarts. Must return at once; most sinks ignore it.
+    fn firing(&self, _rule: AlertRule, _count: usize) {}
 }

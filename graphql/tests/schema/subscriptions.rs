@@ -108,3 +108,27 @@ async fn subscription_errors_carry_codes() {
         assert!(next(&mut stream).await.is_none());
     }
 }
+
+#[tokio::test]
+async fn an_error_kind_filter_sends_only_changes_carrying_that_error() {
+    let api = spawn_api().await;
+    let mut updates = api
+        .subscribe(
+            Role::Admin,
+            UPDATES,
+            json!({ "filter": { "errorKind": "INVALID_RECIPIENT" } }),
+        )
+        .await;
+    // Every change of a message without an error is left out...
+    let fine = api.send(send_input("+40755123456", "fine")).await;
+    api.wait_for(&fine, MessageStatus::Delivered).await;
+    // ...so the first change the subscriber sees is the refused message's failure.
+    api.mock().fail_next(
+        smsgate_actors::ports::ProviderErrorKind::InvalidRecipient,
+        1,
+    );
+    let refused = api.send(send_input("+40755123457", "refused")).await;
+    let update = data(next(&mut updates).await.expect("the failure is sent"));
+    assert_eq!(update["messageUpdates"]["id"], refused.as_str());
+    assert_eq!(update["messageUpdates"]["status"], "FAILED");
+}

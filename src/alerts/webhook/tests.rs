@@ -168,7 +168,12 @@ async fn a_dead_receiver_cannot_grow_the_queue() {
         }
     });
     let (tx, mut rx) = mpsc::channel(2);
-    let sink = WebhookSink { tx };
+    let registry = prometheus::Registry::new();
+    let series = AlertSeries::register(&registry).unwrap();
+    let sink = WebhookSink {
+        tx,
+        metrics: Some(series),
+    };
     for n in 0..10 {
         sink.notify(Arc::new(alert(n)));
     }
@@ -178,6 +183,13 @@ async fn a_dead_receiver_cannot_grow_the_queue() {
         queued.push(a.notice);
     }
     assert_eq!(queued, [0, 1]);
+    let scrape = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        scrape.contains("smsgate_alert_webhook_deliveries_total{outcome=\"dropped\"} 8"),
+        "{scrape}"
+    );
     held.abort();
     let _ = url;
 }

@@ -139,6 +139,15 @@ pub async fn spawn_with_providers(
     providers: Vec<Provider>,
     public_url: Option<&str>,
 ) -> (crate::helpers::TestApp, Vec<String>) {
+    spawn_with_providers_and_file(providers, public_url, None).await
+}
+
+/// As `spawn_with_providers`, with an `smsgate.toml` of `file` (alert timing, say).
+pub async fn spawn_with_providers_and_file(
+    providers: Vec<Provider>,
+    public_url: Option<&str>,
+    file: Option<&str>,
+) -> (crate::helpers::TestApp, Vec<String>) {
     use smsgate::{secrets::Keyring, store::EmbeddedStore};
     use smsgate_actors::{
         domain::{ProviderConfig, ProviderId},
@@ -180,7 +189,7 @@ pub async fn spawn_with_providers(
     if let Some(url) = public_url {
         env.push(("SMSGATE_PUBLIC_URL", url));
     }
-    let app = crate::helpers::spawn_app_in(dir, &env).await;
+    let app = crate::helpers::spawn_app_with_file(dir, file, &env).await;
     (app, ids)
 }
 

@@ -156,4 +156,5 @@ pub fn resolved(
 }
 
 mod providers;
+mod rejected;
 mod usage;
