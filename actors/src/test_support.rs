@@ -302,12 +302,22 @@ impl Store for MemoryStore {
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {
-        Ok(lock(&self.inner)
+        let mut rows: Vec<StatsDelta> = lock(&self.inner)
             .stats
             .values()
             .filter(|d| query.matches(d))
             .cloned()
-            .collect())
+            .collect();
+        // The contract's order, as the other stores give it; the map's own order is random.
+        rows.sort_by(|a, b| {
+            (a.day, a.hour, &a.provider, a.message_type.as_str()).cmp(&(
+                b.day,
+                b.hour,
+                &b.provider,
+                b.message_type.as_str(),
+            ))
+        });
+        Ok(rows)
     }
 
     async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError> {
