@@ -11,6 +11,7 @@
 //! - `context`: `Caller`, roles and their permissions, the guard, the WebSocket init helper.
 //! - `error`: `ApiError`, the `extensions.code` contract, and the extension that gives every
 //!   error a code.
+//! - `parse_cache`: parsed queries kept by their text, so a repeated query is parsed once.
 //! - `scalars`: `DateTime`, `Date` and the pagination cursor.
 
 pub mod alerts;
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod context;
 pub mod error;
 pub mod message;
+pub mod parse_cache;
 pub mod provider;
 pub mod scalars;
 pub mod schema;
@@ -29,6 +31,7 @@ pub use audit::{
 };
 pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
+pub use parse_cache::ParseCache;
 pub use schema::{Mutation, Query, Subscription};
 
 use async_graphql::{Schema, SchemaBuilder};
@@ -53,6 +56,7 @@ pub fn schema_builder(engine: Engine) -> SchemaBuilder<Query, Mutation, Subscrip
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .extension(ErrorCodes)
+    .extension(ParseCache::default())
 }
 
 /// The schema, ready to execute. Introspection stays on: GraphiQL needs it and the schema is

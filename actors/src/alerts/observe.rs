@@ -96,8 +96,9 @@ pub struct Observations {
     pub providers: HashMap<String, ProviderSeen>,
     pub volume: Buckets,
     pub by_country: HashMap<String, Buckets>,
-    /// (when, recipient) of recent OTPs, oldest first.
-    pub otps: VecDeque<(DateTime<Utc>, String)>,
+    /// (when, recipient) of recent OTPs, oldest first. Every accepted OTP stays here for the
+    /// OTP window, so each entry is kept small and off the heap.
+    pub otps: VecDeque<(DateTime<Utc>, Recipient)>,
     pub down: HashMap<String, Down>,
 }
 
@@ -117,14 +118,22 @@ impl Observations {
     pub fn observe(&mut self, m: &Message, now: DateTime<Utc>) {
         if m.status == MessageStatus::Queued && m.events.len() == 1 {
             self.volume.add(now, 1);
-            if let Some(prefix) = country_prefix(m.to.as_str()) {
-                self.by_country
-                    .entry(prefix)
-                    .or_insert_with(Buckets::coarse)
-                    .add(now, 1);
+            if let Some(prefix) = calling_code(m.to.as_str()) {
+                // Looked up by the borrowed prefix: a key is copied once per country, not per
+                // message.
+                match self.by_country.get_mut(prefix) {
+                    Some(buckets) => buckets.add(now, 1),
+                    None => {
+                        let mut buckets = Buckets::coarse();
+                        buckets.add(now, 1);
+                        self.by_country.insert(prefix.to_owned(), buckets);
+                    }
+                }
             }
             if m.message_type == MessageType::Otp {
-                self.otps.push_back((now, m.to.as_str().to_owned()));
+                if let Some(recipient) = Recipient::parse(m.to.as_str()) {
+                    self.otps.push_back((now, recipient));
+                }
             }
             return;
         }
@@ -266,6 +275,11 @@ const TWO_DIGIT_CODES: [u8; 44] = [
 /// full number parse: this runs for every accepted message, and the number was checked on
 /// the way in.
 pub fn country_prefix(e164: &str) -> Option<String> {
+    calling_code(e164).map(str::to_owned)
+}
+
+/// `country_prefix` borrowed from the number.
+fn calling_code(e164: &str) -> Option<&str> {
     let digits = e164.strip_prefix('+')?.as_bytes();
     if digits.len() < 4 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -275,5 +289,50 @@ pub fn country_prefix(e164: &str) -> Option<String> {
         _ if TWO_DIGIT_CODES.contains(&((digits[0] - b'0') * 10 + (digits[1] - b'0'))) => 2,
         _ => 3,
     };
-    Some(format!("+{}", std::str::from_utf8(&digits[..len]).ok()?))
+    e164.get(..len + 1)
+}
+
+/// An E.164 number as its digits and their count: 16 bytes and no allocation, where a string
+/// of it is a heap allocation on top of its 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Recipient {
+    digits: u64,
+    len: u8,
+}
+
+impl Recipient {
+    /// `+` and 1 to 19 digits (E.164 allows 15); `None` for anything else, which an accepted
+    /// message never has.
+    pub fn parse(e164: &str) -> Option<Self> {
+        let digits = e164.strip_prefix('+')?;
+        if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self {
+            digits: digits.parse().ok()?,
+            len: u8::try_from(digits.len()).ok()?,
+        })
+    }
+
+    /// How many digits the number has (without the `+`).
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number without its last `n` digits (`n` less than its length), as (digits, count).
+    pub fn without_last(&self, n: usize) -> (u64, usize) {
+        let n = n.min(self.len());
+        let cut = u32::try_from(n).map_or(u64::MAX, |n| 10u64.saturating_pow(n));
+        (self.digits / cut, self.len() - n)
+    }
+}
+
+impl std::fmt::Display for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{:0width$}", self.digits, width = self.len())
+    }
 }

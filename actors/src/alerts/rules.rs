@@ -1,7 +1,11 @@
 //! The rules: which alert conditions hold right now, from the observations and the providers'
 //! health. Pure: the same inputs give the same conditions.
 
-use super::{config::secs, observe::Observations, AlertRule, AlertsConfig, Severity};
+use super::{
+    config::secs,
+    observe::{Observations, Recipient},
+    AlertRule, AlertsConfig, Severity,
+};
 use crate::{
     domain::{event::ErrorKind, Money},
     ports::ProviderErrorKind,
@@ -9,7 +13,7 @@ use crate::{
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A rule that holds for a subject on this tick.
 #[derive(Debug, Clone, PartialEq)]
@@ -273,18 +277,27 @@ fn unusual_volume(
 
 fn otp_burst(config: &AlertsConfig, seen: &Observations, now: DateTime<Utc>) -> Vec<Condition> {
     let from = now - secs(config.otp_window_s);
-    let mut ranges: BTreeMap<String, (usize, BTreeSet<&str>)> = BTreeMap::new();
+    let digits = config.otp_range_digits;
+    // Grouped by the number without its last digits; the range's text is made once per range,
+    // not once per OTP.
+    let mut by_prefix: HashMap<(u64, usize), (usize, BTreeSet<Recipient>)> = HashMap::new();
     for (_, number) in seen.otps.iter().filter(|(at, _)| *at > from && *at <= now) {
-        let digits = config.otp_range_digits;
-        // "+40" and a few digits are a country, not a range: only whole numbers are grouped.
-        if number.len() <= digits + 4 {
+        // "+40" and a few digits are a country, not a range: only whole numbers are grouped
+        // (more than `digits + 4` characters with the `+`).
+        if number.len() < digits + 4 {
             continue;
         }
-        let range = format!("{}{}", &number[..number.len() - digits], "x".repeat(digits));
-        let entry = ranges.entry(range).or_default();
+        let entry = by_prefix.entry(number.without_last(digits)).or_default();
         entry.0 += 1;
-        entry.1.insert(number.as_str());
+        entry.1.insert(*number);
     }
+    let ranges: BTreeMap<String, (usize, BTreeSet<Recipient>)> = by_prefix
+        .into_iter()
+        .map(|((prefix, width), counts)| {
+            let range = format!("+{prefix:0width$}{}", "x".repeat(digits));
+            (range, counts)
+        })
+        .collect();
     ranges
         .into_iter()
         .filter(|(_, (_, numbers))| numbers.len() >= config.otp_burst_numbers)

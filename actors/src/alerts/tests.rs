@@ -475,3 +475,24 @@ fn country_prefixes_come_from_the_calling_code_table() {
         }
     }
 }
+
+#[test]
+fn an_otp_recipient_is_kept_as_digits_and_reads_back_as_the_same_number() {
+    use super::observe::Recipient;
+    for number in [
+        "+40755123456",
+        "+14155550100",
+        "+2348031234567",
+        "+1",
+        "+0012",
+    ] {
+        let kept = Recipient::parse(number).unwrap();
+        assert_eq!(kept.to_string(), number);
+        assert_eq!(kept.len(), number.len() - 1);
+    }
+    let kept = Recipient::parse("+40755123456").unwrap();
+    assert_eq!(kept.without_last(2), (407_551_234, 9));
+    for bad in ["40755123456", "+", "+40755a23456", "+12345678901234567890"] {
+        assert_eq!(Recipient::parse(bad), None, "{bad}");
+    }
+}

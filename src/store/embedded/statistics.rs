@@ -20,54 +20,53 @@ const ADD: &str = "INSERT INTO sms_statistics (day, hour, provider, message_type
     sent = sent + excluded.sent, delivered = delivered + excluded.delivered, \
     failed = failed + excluded.failed, cost = cost + excluded.cost, \
     delivery_ms_sum = delivery_ms_sum + excluded.delivery_ms_sum, \
-    delivery_count = delivery_count + excluded.delivery_count";
+    delivery_count = delivery_count + excluded.delivery_count \
+    RETURNING delivery_histogram";
 
-const KEY: &str = "day = ?1 AND hour = ?2 AND provider = ?3 AND message_type = ?4";
+/// The row's histogram after merging; the key as in `ADD`.
+const SET_HISTOGRAM: &str = "UPDATE sms_statistics SET delivery_histogram = ?5 \
+    WHERE day = ?1 AND hour = ?2 AND provider = ?3 AND message_type = ?4";
 
-/// Runs inside the caller's write transaction. The histogram is read, merged and written back:
-/// the embedded store has one writer, and the transaction holds it, so nobody adds in between.
+/// Runs inside the caller's write transaction. The histogram is read (returned by the add, so no
+/// second look-up), merged and written back, only when the delta has deliveries: the embedded
+/// store has one writer, and the transaction holds it, so nobody adds in between.
 pub(super) fn add(conn: &Connection, deltas: &[StatsDelta]) -> Result<(), StoreError> {
     let mut add = conn.prepare_cached(ADD).map_err(sqlite_error)?;
     for d in deltas {
         let day = day_to_sql(d.day);
-        let key = params![day, d.hour, d.provider, d.message_type.as_str()];
-        add.execute(params![
-            day,
-            d.hour,
-            d.provider,
-            d.message_type.as_str(),
-            d.sent,
-            d.delivered,
-            d.failed,
-            d.cost.millicents(),
-            d.delivery_ms_sum,
-            d.delivery_count,
-        ])
-        .map_err(sqlite_error)?;
+        let stored: String = add
+            .query_row(
+                params![
+                    day,
+                    d.hour,
+                    d.provider,
+                    d.message_type.as_str(),
+                    d.sent,
+                    d.delivered,
+                    d.failed,
+                    d.cost.millicents(),
+                    d.delivery_ms_sum,
+                    d.delivery_count,
+                ],
+                |row| row.get(0),
+            )
+            .map_err(sqlite_error)?;
         if d.delivery_histogram.is_empty() {
             continue;
         }
-        let stored: String = conn
-            .prepare_cached(&format!(
-                "SELECT delivery_histogram FROM sms_statistics WHERE {KEY}"
-            ))
-            .and_then(|mut s| s.query_row(key, |row| row.get(0)))
-            .map_err(sqlite_error)?;
         let mut histogram = histogram_from_sql(&stored)?;
         histogram.merge(&d.delivery_histogram);
-        conn.prepare_cached(&format!(
-            "UPDATE sms_statistics SET delivery_histogram = ?5 WHERE {KEY}"
-        ))
-        .and_then(|mut s| {
-            s.execute(params![
-                day,
-                d.hour,
-                d.provider,
-                d.message_type.as_str(),
-                histogram_to_sql(&histogram)
-            ])
-        })
-        .map_err(sqlite_error)?;
+        conn.prepare_cached(SET_HISTOGRAM)
+            .and_then(|mut s| {
+                s.execute(params![
+                    day,
+                    d.hour,
+                    d.provider,
+                    d.message_type.as_str(),
+                    histogram_to_sql(&histogram)
+                ])
+            })
+            .map_err(sqlite_error)?;
     }
     Ok(())
 }
