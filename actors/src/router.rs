@@ -161,6 +161,9 @@ pub struct RouterState {
     /// Receipts that arrived before the send's answer named their message.
     early_receipts: HashMap<(String, String), DeliveryReport>,
     early_order: VecDeque<(String, String)>,
+    /// Receipts for messages still SENDING here: the provider's answer (its id and the cost)
+    /// is still on the way. One per message at most, dropped with the message.
+    before_answer: HashMap<MessageId, DeliveryReport>,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
@@ -197,6 +200,7 @@ impl Actor for Router {
             awaiting_receipt: VecDeque::new(),
             early_receipts: HashMap::new(),
             early_order: VecDeque::new(),
+            before_answer: HashMap::new(),
             rng: StdRng::from_entropy(),
             draining: false,
             drain_waiters: Vec::new(),
@@ -579,6 +583,7 @@ impl RouterState {
 
     /// Drops a message from memory without recording it as finished.
     fn forget(&mut self, id: &MessageId) {
+        self.before_answer.remove(id);
         if let Some(t) = self.messages.remove(id) {
             if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
                 self.by_provider_id.remove(&(p, pid));
@@ -587,6 +592,7 @@ impl RouterState {
     }
 
     fn finish(&mut self, id: &MessageId) {
+        self.before_answer.remove(id);
         if let Some(t) = self.messages.remove(id) {
             if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
                 self.by_provider_id.remove(&(p, pid));
@@ -712,6 +718,16 @@ impl RouterState {
         provider: String,
         result: Result<SendReceipt, ProviderError>,
     ) {
+        if result.is_err() {
+            if let Some(report) = self.before_answer.remove(&id) {
+                // The provider's receipt shows it took the message although its answer failed
+                // (a timeout after the request went out): that receipt is the outcome, and
+                // sending the text again would deliver it twice.
+                tracing::info!(message_id = %id, %provider, "send answer failed after its receipt arrived; the receipt stands");
+                self.settle(&id, &report);
+                return;
+            }
+        }
         let Some(tracked) = self.messages.get_mut(&id) else {
             tracing::debug!(message_id = %id, "an outcome for a message no longer tracked");
             return;
@@ -728,7 +744,8 @@ impl RouterState {
                     let key = (provider, receipt.provider_message_id);
                     self.by_provider_id.insert(key.clone(), id.clone());
                     if self.change(&id, MessageStatus::Sent, None, None) {
-                        match self.early_receipts.remove(&key) {
+                        let by_id = self.before_answer.remove(&id);
+                        match self.early_receipts.remove(&key).or(by_id) {
                             // The receipt overtook the provider's answer: apply it now.
                             Some(report) => self.apply_report(&id, &report),
                             None => {
@@ -829,7 +846,27 @@ impl RouterState {
         });
     }
 
+    /// Applies a receipt, or holds it while the message is SENDING: applied then, it would
+    /// skip SENT and the provider's answer (its message id, the cost) would find the message
+    /// finished and be lost. The answer applies it after SENT (see `on_send_finished`).
     fn apply_report(&mut self, id: &MessageId, report: &DeliveryReport) {
+        if report.status == DeliveryStatus::Pending {
+            return;
+        }
+        let sending = self
+            .messages
+            .get(id)
+            .is_some_and(|t| t.message.status == MessageStatus::Sending);
+        if sending {
+            tracing::debug!(message_id = %id, "holding a receipt that overtook the send's answer");
+            self.before_answer.insert(id.clone(), report.clone());
+            return;
+        }
+        self.settle(id, report);
+    }
+
+    /// Moves the message to the receipt's outcome.
+    fn settle(&mut self, id: &MessageId, report: &DeliveryReport) {
         let next = match report.status {
             DeliveryStatus::Pending => return,
             DeliveryStatus::Delivered => MessageStatus::Delivered,
