@@ -207,6 +207,20 @@ impl Store for MemoryStore {
         if !refused.is_empty() {
             return Err(StoreError::LeaseLost(refused));
         }
+        // All or nothing, as the real stores' one transaction: an update of a message that is
+        // neither stored nor inserted earlier in the batch fails the batch before any write.
+        let mut inserted: Vec<&MessageId> = Vec::new();
+        for write in writes {
+            match write {
+                MessageWrite::Insert(m) => inserted.push(&m.id),
+                MessageWrite::Update { message, .. } => {
+                    if !inner.messages.contains_key(&message.id) && !inserted.contains(&&message.id)
+                    {
+                        return Err(StoreError::NotFound(message.id.to_string()));
+                    }
+                }
+            }
+        }
         let mut out = Vec::with_capacity(writes.len());
         for write in writes {
             match write {
@@ -377,12 +391,22 @@ impl Store for MemoryStore {
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {
-        Ok(lock(&self.inner)
+        let mut rows: Vec<StatsDelta> = lock(&self.inner)
             .stats
             .values()
             .filter(|d| query.matches(d))
             .cloned()
-            .collect())
+            .collect();
+        // The real stores' order (day, hour, provider, type), not the hash map's.
+        rows.sort_by(|a, b| {
+            (a.day, a.hour, &a.provider, a.message_type.as_str()).cmp(&(
+                b.day,
+                b.hour,
+                &b.provider,
+                b.message_type.as_str(),
+            ))
+        });
+        Ok(rows)
     }
 
     async fn rebuild_statistics(&self, day: NaiveDate) -> Result<StatsRebuild, StoreError> {
