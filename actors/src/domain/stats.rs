@@ -155,8 +155,9 @@ pub fn event_delta(message: &Message, event: &MessageEvent) -> Option<StatsDelta
         }
         MessageStatus::Queued | MessageStatus::Sending | MessageStatus::Retrying => return None,
     }
-    // A receipt that overtakes the provider's answer moves the message from SENDING straight to
-    // its outcome: the provider did accept it, so it counts as sent here, once.
+    // The Router holds a receipt that overtakes the provider's answer until SENT; only when that
+    // answer then fails does the receipt move the message from SENDING straight to its outcome.
+    // The provider did accept it, so it counts as sent here, once.
     let receipt_first = matches!(
         event.status,
         MessageStatus::Delivered | MessageStatus::Undelivered

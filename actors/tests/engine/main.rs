@@ -11,6 +11,7 @@ mod helpers;
 mod instances;
 mod lanes;
 mod lifecycle;
+mod receipts;
 mod reconcile;
 mod recovery;
 mod statistics;

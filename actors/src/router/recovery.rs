@@ -1,0 +1,143 @@
+//! Router: which messages it holds in memory: taking new and recovered ones in, settling ones
+//! caught in SENDING at start, and expiring those that waited too long.
+
+use super::{attempts::send_request, lane, RouterState, Tracked};
+use crate::{
+    domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
+    provider::ProviderMsg,
+};
+use chrono::Utc;
+
+impl RouterState {
+    pub(super) fn track(&mut self, message: Message) {
+        if let Some(pid) = &message.provider_message_id {
+            if let Some(provider) = &message.provider {
+                self.by_provider_id
+                    .insert((provider.clone(), pid.clone()), message.id.clone());
+            }
+        }
+        self.messages.insert(
+            message.id.clone(),
+            Tracked {
+                message,
+                tried: Vec::new(),
+            },
+        );
+    }
+
+    pub(super) fn enqueue(&mut self, message: Message) {
+        let id = message.id.clone();
+        let l = lane(message.message_type);
+        self.track(message);
+        self.lanes[l].push_back(id);
+    }
+
+    pub(super) fn recover(&mut self, messages: Vec<Message>) {
+        let mut counts = [0usize; 3];
+        for message in messages {
+            if self.messages.contains_key(&message.id) {
+                continue;
+            }
+            match message.status {
+                MessageStatus::Queued | MessageStatus::Retrying => {
+                    counts[0] += 1;
+                    self.enqueue(message);
+                }
+                MessageStatus::Sent => {
+                    counts[1] += 1;
+                    let id = message.id.clone();
+                    self.track(message);
+                    self.tell_provider_awaiting(&id);
+                    self.await_receipt(id);
+                }
+                MessageStatus::Sending => {
+                    // The call may have reached the provider before the stop: sending again could
+                    // deliver it twice. Its provider looks it up when it can (found: SENT; not
+                    // found: sent again); otherwise it is failed with a reason admins can see.
+                    counts[2] += 1;
+                    let id = message.id.clone();
+                    self.track(message);
+                    if self.reconcile(&id) {
+                        continue;
+                    }
+                    self.change(
+                        &id,
+                        MessageStatus::Failed,
+                        Some(MessageError {
+                            kind: ErrorKind::Interrupted,
+                            message: "the process stopped during the provider call; not resent, to avoid a duplicate".into(),
+                        }),
+                        None,
+                    );
+                }
+                MessageStatus::Delivered
+                | MessageStatus::Undelivered
+                | MessageStatus::Failed
+                | MessageStatus::Expired => {}
+            }
+        }
+        tracing::info!(
+            requeued = counts[0],
+            awaiting_receipt = counts[1],
+            interrupted = counts[2],
+            "recovered unfinished messages"
+        );
+    }
+
+    /// Asks the provider of a message caught in SENDING to settle it; its outcome comes back as
+    /// a `SendFinished`. False when that provider is not running.
+    pub(super) fn reconcile(&mut self, id: &MessageId) -> bool {
+        let Some(m) = self.messages.get(id).map(|t| &t.message) else {
+            return false;
+        };
+        let Some(entry) = m.provider.as_ref().and_then(|p| self.providers.get_mut(p)) else {
+            return false;
+        };
+        let Some(actor) = entry.actor.clone() else {
+            return false;
+        };
+        let since = m
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.status == MessageStatus::Sending)
+            .map_or(m.created_at, |e| e.at)
+            - chrono::Duration::seconds(60);
+        let request = send_request(m, entry.config.sender_id.clone());
+        if actor
+            .cast(ProviderMsg::Reconcile { request, since })
+            .is_err()
+        {
+            return false;
+        }
+        // Counted as a call in flight, so a drain waits for it and its outcome balances it.
+        entry.outstanding += 1;
+        true
+    }
+
+    pub(super) fn expire(&mut self, id: &MessageId) {
+        let error = MessageError {
+            kind: ErrorKind::Expired,
+            message: "its validity ran out before a provider could take it".into(),
+        };
+        self.change(id, MessageStatus::Expired, Some(error), None);
+    }
+
+    pub(super) fn expire_waiting(&mut self) {
+        let now = Utc::now();
+        let expired: Vec<MessageId> = self
+            .lanes
+            .iter()
+            .flatten()
+            .filter(|id| {
+                self.messages
+                    .get(*id)
+                    .is_some_and(|t| t.message.expires_at <= now)
+            })
+            .cloned()
+            .collect();
+        for id in expired {
+            self.expire(&id);
+        }
+    }
+}
