@@ -13,6 +13,9 @@
 //! `SMSGATE_CRASH_CLIENTS` the number of concurrent clients (default 20).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/binary.rs"]
+mod binary;
+
 use axum::{
     body::Bytes,
     extract::{Query, State},
@@ -21,7 +24,8 @@ use axum::{
     routing::{any, post},
     Router,
 };
-use serde_json::{json, Value};
+use binary::{Caller, Server, Stored, FINAL};
+use serde_json::json;
 use smsgate::{secrets::Keyring, store::EmbeddedStore};
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderId, ProviderKind},
@@ -29,10 +33,9 @@ use smsgate_actors::{
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
@@ -42,11 +45,14 @@ use std::{
 use tokio::sync::watch;
 
 const ADMIN: &str = "crash-admin-token-0123456789";
+const CALLER: Caller = Caller {
+    token: ADMIN,
+    name: "crash",
+};
 const KEY: &str = "smso-crash-key-1234";
 const SENDER: &str = "4";
 /// The whole test, including both starts and the wait for final states, must end within this.
 const DEADLINE: Duration = Duration::from_secs(240);
-const FINAL: [&str; 4] = ["DELIVERED", "UNDELIVERED", "FAILED", "EXPIRED"];
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -140,58 +146,20 @@ async fn start_fake() -> (Fake, SocketAddr) {
 // The server as a child process.
 // ---------------------------------------------------------------------------------------------
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `smsgate serve` on `dir` and waits for its banner, which names the public address.
+/// Starts `smsgate serve` on `dir` and waits for its banner.
 fn start_server(dir: &Path, encryption_key: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smsgate"))
-        .arg("serve")
-        .env("SMSGATE_LISTEN", "127.0.0.1:0")
-        .env("SMSGATE_INTERNAL_LISTEN", "127.0.0.1:0")
-        .env("SMSGATE_DATA_DIR", dir)
-        .env("SMSGATE_ADMIN_TOKEN", ADMIN)
-        .env("SMSGATE_SERVICE_TOKEN", "crash-service-token-0123456789")
-        .env("SMSGATE_MODE", "dev")
-        .env("SMSGATE_ENCRYPTION_KEYS", encryption_key)
-        // The clients are one token sending as fast as it can: the per-token limit would refuse
-        // them, and this test is about crashes, not limits.
-        .env("SMSGATE_RATE_LIMIT_PER_SECOND", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("smsgate starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keeps draining stdout after the banner so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("smsgate listening on ") {
-                let url = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(url);
-            } else if std::env::var_os("TEST_LOG").is_some() {
-                println!("[smsgate] {line}");
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("smsgate printed its banner");
-    Server { child, url }
+    binary::start(
+        "smsgate",
+        &[
+            ("SMSGATE_DATA_DIR", dir.display().to_string()),
+            ("SMSGATE_ADMIN_TOKEN", ADMIN.to_owned()),
+            (
+                "SMSGATE_SERVICE_TOKEN",
+                "crash-service-token-0123456789".to_owned(),
+            ),
+            ("SMSGATE_ENCRYPTION_KEYS", encryption_key.to_owned()),
+        ],
+    )
 }
 
 /// Stores the SMSO provider, with sealed credentials, before the first start.
@@ -224,12 +192,6 @@ async fn seed_provider(dir: &Path, fake: SocketAddr, keyring: &Keyring) {
 // Clients.
 // ---------------------------------------------------------------------------------------------
 
-const SEND: &str = "mutation($input: SendSmsInput!) { sendSms(input: $input) { message { id } } }";
-
-fn body_of(i: usize) -> String {
-    format!("crash test message {i}")
-}
-
 #[derive(Default)]
 struct Tally {
     /// Idempotency key index → the message id its (last) answer named.
@@ -237,36 +199,6 @@ struct Tally {
     answered_before_kill: AtomicUsize,
     /// Requests that had no answer at least once and were sent again with the same key.
     retried: AtomicUsize,
-}
-
-/// One attempt: `Some(id)` when the server acknowledged the message, `None` when there was no
-/// answer or the answer says to retry (UNAVAILABLE).
-async fn send_once(client: &reqwest::Client, url: &str, i: usize) -> Option<String> {
-    let input = json!({
-        "to": format!("+40722{:06}", 100_000 + i),
-        "body": body_of(i),
-        "type": "TRANSACTIONAL",
-        "idempotencyKey": format!("crash-{i}"),
-    });
-    let response = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "query": SEND, "variables": { "input": input } }))
-        .send()
-        .await
-        .ok()?;
-    let answer: Value = response.json().await.ok()?;
-    if let Some(errors) = answer.get("errors") {
-        let code = errors[0]["extensions"]["code"].as_str().unwrap_or_default();
-        assert!(
-            code == "UNAVAILABLE" || code == "SHUTTING_DOWN",
-            "only a retryable refusal is expected: {answer}"
-        );
-        return None;
-    }
-    answer["data"]["sendSms"]["message"]["id"]
-        .as_str()
-        .map(str::to_owned)
 }
 
 async fn client_loop(
@@ -287,7 +219,7 @@ async fn client_loop(
         let mut retried = false;
         loop {
             let (generation, url) = server.borrow_and_update().clone();
-            if let Some(id) = send_once(&client, &url, i).await {
+            if let Some(id) = CALLER.send_once(&client, &url, i).await {
                 if generation == 0 {
                     tally.answered_before_kill.fetch_add(1, Ordering::Relaxed);
                 }
@@ -308,53 +240,6 @@ async fn client_loop(
 // ---------------------------------------------------------------------------------------------
 // Reading back.
 // ---------------------------------------------------------------------------------------------
-
-const LIST: &str = "query($after: String) { messages(first: 100, after: $after) { edges { node { id body status error { kind } } } pageInfo { hasNextPage endCursor } } }";
-
-#[derive(Debug)]
-struct Stored {
-    id: String,
-    body: String,
-    status: String,
-    error: Option<String>,
-}
-
-async fn graphql(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {
-    let answer: Value = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{answer}");
-    answer
-}
-
-async fn all_messages(client: &reqwest::Client, url: &str) -> Vec<Stored> {
-    let mut out = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let answer = graphql(client, url, LIST, json!({ "after": after })).await;
-        let page = &answer["data"]["messages"];
-        for edge in page["edges"].as_array().unwrap() {
-            let node = &edge["node"];
-            out.push(Stored {
-                id: node["id"].as_str().unwrap().to_owned(),
-                body: node["body"].as_str().unwrap().to_owned(),
-                status: node["status"].as_str().unwrap().to_owned(),
-                error: node["error"]["kind"].as_str().map(str::to_owned),
-            });
-        }
-        if page["pageInfo"]["hasNextPage"] != true {
-            return out;
-        }
-        after = page["pageInfo"]["endCursor"].clone();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_every_accepted_message_ends_final_and_nothing_is_sent_twice() {
@@ -405,7 +290,7 @@ async fn after_kill_9_every_accepted_message_ends_final_and_nothing_is_sent_twic
     // Every acknowledged message reaches a final state (bounded wait, polling the API).
     let client = reqwest::Client::new();
     let messages = loop {
-        let messages = all_messages(&client, &server.url).await;
+        let messages = CALLER.all_messages(&client, &server.url).await;
         if messages.iter().all(|m| FINAL.contains(&m.status.as_str())) {
             break messages;
         }
@@ -429,7 +314,7 @@ async fn after_kill_9_every_accepted_message_ends_final_and_nothing_is_sent_twic
             .unwrap_or_else(|| panic!("acknowledged message {id} (key crash-{i}) was lost"));
         assert_eq!(
             stored.body,
-            body_of(*i),
+            CALLER.body_of(*i),
             "key crash-{i} answered another message"
         );
     }
@@ -496,7 +381,7 @@ async fn after_kill_9_every_accepted_message_ends_final_and_nothing_is_sent_twic
 
     // The statistics agree with the messages.
     let today = chrono::Utc::now().date_naive();
-    let stats = graphql(
+    let stats = CALLER.graphql(
         &client,
         &server.url,
         "query($from: Date!, $to: Date!) { statistics(from: $from, to: $to) { sentCount deliveredCount failedCount } }",
@@ -547,7 +432,8 @@ async fn sigterm_lets_calls_in_flight_finish_and_the_next_start_sends_the_rest()
     let client = reqwest::Client::new();
     let mut acked = HashMap::new();
     for i in 0..total {
-        let id = send_once(&client, &server.url, i)
+        let id = CALLER
+            .send_once(&client, &server.url, i)
             .await
             .expect("accepted while running");
         acked.insert(i, id);
@@ -576,7 +462,7 @@ async fn sigterm_lets_calls_in_flight_finish_and_the_next_start_sends_the_rest()
     drop(server);
     let server = start_server(dir.path(), &key);
     let messages = loop {
-        let messages = all_messages(&client, &server.url).await;
+        let messages = CALLER.all_messages(&client, &server.url).await;
         if messages.iter().all(|m| FINAL.contains(&m.status.as_str())) {
             break messages;
         }
@@ -605,6 +491,6 @@ async fn sigterm_lets_calls_in_flight_finish_and_the_next_start_sends_the_rest()
     );
     for (i, id) in &acked {
         let m = messages.iter().find(|m| &m.id == id).unwrap();
-        assert_eq!(m.body, body_of(*i));
+        assert_eq!(m.body, CALLER.body_of(*i));
     }
 }

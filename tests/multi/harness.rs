@@ -1,6 +1,7 @@
 //! The two-instance tests' harness: the fake SMSO, the instances as child processes on one
 //! database, the clients, and reading back through GraphQL and `/graphql/ws`.
 
+pub use crate::binary::{Caller, Server};
 use axum::{
     body::Bytes,
     extract::State,
@@ -18,10 +19,8 @@ use smsgate_actors::{
 };
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
@@ -32,11 +31,14 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Message as Ws};
 
 pub const ADMIN: &str = "multi-admin-token-0123456789";
+pub const CALLER: Caller = Caller {
+    token: ADMIN,
+    name: "multi",
+};
 pub const KEY: &str = "smso-multi-key-1234";
 /// Short, so the takeover after the kill comes within seconds.
 pub const LEASE_MS: u64 = 2_000;
 pub const DEADLINE: Duration = Duration::from_secs(120);
-pub const FINAL: [&str; 4] = ["DELIVERED", "UNDELIVERED", "FAILED", "EXPIRED"];
 
 /// The test server's URI; None (with a notice) when there is none and this is not CI.
 pub fn test_uri(test: &str) -> Option<String> {
@@ -133,18 +135,6 @@ pub fn smso(slug: &str, is_default: bool, fake: SocketAddr, keyring: &Keyring) -
 // The instances, as child processes on one database.
 // ---------------------------------------------------------------------------------------------
 
-pub struct Server {
-    pub child: Child,
-    pub url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub struct Database {
     pub uri: String,
     pub name: String,
@@ -152,42 +142,22 @@ pub struct Database {
 }
 
 pub fn start_server(db: &Database, instance: &str, dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smsgate"))
-        .arg("serve")
-        .env("SMSGATE_LISTEN", "127.0.0.1:0")
-        .env("SMSGATE_INTERNAL_LISTEN", "127.0.0.1:0")
-        .env("SMSGATE_DATA_DIR", dir)
-        .env("SMSGATE_MONGODB_URI", &db.uri)
-        .env("SMSGATE_MONGODB_DATABASE", &db.name)
-        .env("SMSGATE_INSTANCE_ID", instance)
-        .env("SMSGATE_LEASE_MS", LEASE_MS.to_string())
-        .env("SMSGATE_ADMIN_TOKEN", ADMIN)
-        .env("SMSGATE_SERVICE_TOKEN", "multi-service-token-0123456789")
-        .env("SMSGATE_MODE", "dev")
-        .env("SMSGATE_ENCRYPTION_KEYS", &db.key)
-        .env("SMSGATE_RATE_LIMIT_PER_SECOND", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("smsgate starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let name = instance.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("smsgate listening on ") {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(url.to_owned());
-            } else if std::env::var_os("TEST_LOG").is_some() {
-                println!("[smsgate {name}] {line}");
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("smsgate printed its banner");
-    Server { child, url }
+    crate::binary::start(
+        &format!("smsgate {instance}"),
+        &[
+            ("SMSGATE_DATA_DIR", dir.display().to_string()),
+            ("SMSGATE_MONGODB_URI", db.uri.clone()),
+            ("SMSGATE_MONGODB_DATABASE", db.name.clone()),
+            ("SMSGATE_INSTANCE_ID", instance.to_owned()),
+            ("SMSGATE_LEASE_MS", LEASE_MS.to_string()),
+            ("SMSGATE_ADMIN_TOKEN", ADMIN.to_owned()),
+            (
+                "SMSGATE_SERVICE_TOKEN",
+                "multi-service-token-0123456789".to_owned(),
+            ),
+            ("SMSGATE_ENCRYPTION_KEYS", db.key.clone()),
+        ],
+    )
 }
 
 /// A fresh database with two SMSO providers ("smso" the default, "smso2"), both on the fake.
@@ -215,56 +185,6 @@ pub async fn drop_database(db: &Database) {
 // Clients.
 // ---------------------------------------------------------------------------------------------
 
-pub const SEND: &str =
-    "mutation($input: SendSmsInput!) { sendSms(input: $input) { message { id } } }";
-pub const LIST: &str = "query($after: String) { messages(first: 100, after: $after) { edges { node { id body status error { kind } } } pageInfo { hasNextPage endCursor } } }";
-
-pub fn body_of(i: usize) -> String {
-    format!("multi test message {i}")
-}
-
-pub async fn graphql(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {
-    let answer: Value = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{answer}");
-    answer
-}
-
-/// `Some(id)` when acknowledged; `None` when there was no answer or a retryable refusal.
-pub async fn send_once(client: &reqwest::Client, url: &str, i: usize) -> Option<String> {
-    let input = json!({
-        "to": format!("+40722{:06}", 100_000 + i),
-        "body": body_of(i),
-        "idempotencyKey": format!("multi-{i}"),
-    });
-    let answer: Value = client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "query": SEND, "variables": { "input": input } }))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    if let Some(errors) = answer.get("errors") {
-        let code = errors[0]["extensions"]["code"].as_str().unwrap_or_default();
-        assert_eq!(code, "UNAVAILABLE", "only a retryable refusal: {answer}");
-        return None;
-    }
-    answer["data"]["sendSms"]["message"]["id"]
-        .as_str()
-        .map(str::to_owned)
-}
-
 /// Sends messages taken from `next` through the instance `url` names, retrying with the same
 /// key through whatever `url` names next when there is no answer.
 pub async fn client_loop(
@@ -284,7 +204,7 @@ pub async fn client_loop(
         }
         loop {
             let target = url.borrow_and_update().clone();
-            if let Some(id) = send_once(&client, &target, i).await {
+            if let Some(id) = CALLER.send_once(&client, &target, i).await {
                 acked.lock().unwrap().insert(i, id);
                 break;
             }
@@ -298,13 +218,14 @@ pub async fn client_loop(
 pub async fn first_interrupted(url: String, since: Instant) -> Option<Duration> {
     let client = reqwest::Client::new();
     while since.elapsed() < DEADLINE {
-        let answer = graphql(
-            &client,
-            &url,
-            "{ messages(filter: {status: FAILED}, first: 1) { edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
+        let answer = CALLER
+            .graphql(
+                &client,
+                &url,
+                "{ messages(filter: {status: FAILED}, first: 1) { edges { node { id } } } }",
+                json!({}),
+            )
+            .await;
         if !answer["data"]["messages"]["edges"]
             .as_array()
             .unwrap()
@@ -315,36 +236,6 @@ pub async fn first_interrupted(url: String, since: Instant) -> Option<Duration> 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
-}
-
-#[derive(Debug)]
-pub struct Stored {
-    pub id: String,
-    pub body: String,
-    pub status: String,
-    pub error: Option<String>,
-}
-
-pub async fn all_messages(client: &reqwest::Client, url: &str) -> Vec<Stored> {
-    let mut out = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let answer = graphql(client, url, LIST, json!({ "after": after })).await;
-        let page = &answer["data"]["messages"];
-        for edge in page["edges"].as_array().unwrap() {
-            let node = &edge["node"];
-            out.push(Stored {
-                id: node["id"].as_str().unwrap().to_owned(),
-                body: node["body"].as_str().unwrap().to_owned(),
-                status: node["status"].as_str().unwrap().to_owned(),
-                error: node["error"]["kind"].as_str().map(str::to_owned),
-            });
-        }
-        if page["pageInfo"]["hasNextPage"] != true {
-            return out;
-        }
-        after = page["pageInfo"]["endCursor"].clone();
-    }
 }
 
 pub type Socket =

@@ -14,8 +14,11 @@
 //! number of messages (default 1,000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/binary.rs"]
+mod binary;
 mod harness;
 
+use binary::{Stored, FINAL, SEND};
 use harness::*;
 use serde_json::{json, Value};
 use std::{
@@ -83,7 +86,7 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
     // Every message reaches a final state: B took A's over when their leases ran out.
     let client = reqwest::Client::new();
     let messages = loop {
-        let messages = all_messages(&client, &b.url).await;
+        let messages = CALLER.all_messages(&client, &b.url).await;
         let open = messages
             .iter()
             .filter(|m| !FINAL.contains(&m.status.as_str()))
@@ -114,7 +117,7 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
             .unwrap_or_else(|| panic!("acknowledged message {id} (key multi-{i}) was lost"));
         assert_eq!(
             stored.body,
-            body_of(*i),
+            CALLER.body_of(*i),
             "key multi-{i} answered another message"
         );
     }
@@ -169,7 +172,7 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
     }
 
     let today = chrono::Utc::now().date_naive();
-    let stats = graphql(
+    let stats = CALLER.graphql(
         &client,
         &b.url,
         "query($from: Date!, $to: Date!) { statistics(from: $from, to: $to) { sentCount deliveredCount failedCount } }",
@@ -216,13 +219,14 @@ async fn the_default_and_live_updates_are_shared_between_instances() {
 
     // Activated through A: B names it the default within seconds.
     let activated = Instant::now();
-    graphql(
-        &client,
-        &a.url,
-        "mutation($id: ID!) { activateProvider(id: $id) { slug isDefault } }",
-        json!({ "id": second.id.as_str() }),
-    )
-    .await;
+    CALLER
+        .graphql(
+            &client,
+            &a.url,
+            "mutation($id: ID!) { activateProvider(id: $id) { slug isDefault } }",
+            json!({ "id": second.id.as_str() }),
+        )
+        .await;
     let defaults = |answer: &Value| -> Vec<String> {
         answer["data"]["providers"]
             .as_array()
@@ -233,13 +237,14 @@ async fn the_default_and_live_updates_are_shared_between_instances() {
             .collect()
     };
     loop {
-        let answer = graphql(
-            &client,
-            &b.url,
-            "{ providers { slug isDefault } }",
-            json!({}),
-        )
-        .await;
+        let answer = CALLER
+            .graphql(
+                &client,
+                &b.url,
+                "{ providers { slug isDefault } }",
+                json!({}),
+            )
+            .await;
         if defaults(&answer) == ["smso2"] {
             break;
         }
@@ -258,13 +263,14 @@ async fn the_default_and_live_updates_are_shared_between_instances() {
     let send = |url: String, body: &'static str| {
         let client = client.clone();
         async move {
-            let answer = graphql(
-                &client,
-                &url,
-                SEND,
-                json!({ "input": { "to": "0755888001", "body": body } }),
-            )
-            .await;
+            let answer = CALLER
+                .graphql(
+                    &client,
+                    &url,
+                    SEND,
+                    json!({ "input": { "to": "0755888001", "body": body } }),
+                )
+                .await;
             answer["data"]["sendSms"]["message"]["id"]
                 .as_str()
                 .unwrap()
