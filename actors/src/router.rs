@@ -39,7 +39,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio::sync::watch;
 
@@ -53,6 +53,9 @@ const RECENT_FINAL: usize = 16_384;
 const MAX_AWAITING_RECEIPT: usize = 20_000;
 /// Receipts held until the send they belong to is answered; past this the oldest are dropped.
 const MAX_EARLY_RECEIPTS: usize = 10_000;
+/// How many receipts are looked up again at once, and for how long each.
+const MAX_RECEIPT_RETRIES: usize = 1_000;
+const RECEIPT_RETRY_FOR: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -167,6 +170,9 @@ pub struct RouterState {
     /// Receipts for messages still SENDING here: the provider's answer (its id and the cost)
     /// is still on the way. One per message at most, dropped with the message.
     before_answer: HashMap<MessageId, DeliveryReport>,
+    /// Receipts no message here or in the store could take yet (another instance may still be
+    /// waiting for its send's answer), with when each first came: looked up again each tick.
+    receipt_retries: HashMap<(String, String), (Instant, DeliveryReport)>,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
@@ -204,6 +210,7 @@ impl Actor for Router {
             early_receipts: HashMap::new(),
             early_order: VecDeque::new(),
             before_answer: HashMap::new(),
+            receipt_retries: HashMap::new(),
             rng: StdRng::from_entropy(),
             draining: false,
             drain_waiters: Vec::new(),
@@ -252,6 +259,13 @@ impl Actor for Router {
                 if let Some(message) = message {
                     let borrowed =
                         !message.status.is_final() && !state.messages.contains_key(&message.id);
+                    if borrowed && message.status == MessageStatus::Sending {
+                        // Its holder (another instance) still waits for the send's answer:
+                        // applied now, the receipt would skip SENT. Looked up again later.
+                        state.retry_receipt(report);
+                        return Ok(());
+                    }
+                    state.receipt_retried(&report);
                     if borrowed {
                         state.track(message.clone());
                     }
@@ -262,6 +276,7 @@ impl Actor for Router {
                         state.forget(&message.id);
                     }
                 } else {
+                    state.retry_receipt(report.clone());
                     state.hold_early_receipt(report);
                 }
             }
@@ -313,6 +328,7 @@ impl Actor for Router {
                 state.pump(&myself);
             }
             RouterMsg::Tick => {
+                state.retry_receipts(&myself);
                 state.expire_waiting();
                 state.pump(&myself);
             }

@@ -1,13 +1,17 @@
 //! Router: delivery receipts: matching them to messages (in memory or in the store), holding
 //! those that overtake the provider's answer, and the SENT messages waiting for one.
 
-use super::{RouterMsg, RouterState, MAX_AWAITING_RECEIPT, MAX_EARLY_RECEIPTS};
+use super::{
+    RouterMsg, RouterState, MAX_AWAITING_RECEIPT, MAX_EARLY_RECEIPTS, MAX_RECEIPT_RETRIES,
+    RECEIPT_RETRY_FOR,
+};
 use crate::{
     domain::{event::ErrorKind, MessageError, MessageId, MessageStatus},
     ports::{DeliveryReport, DeliveryStatus},
     provider::ProviderMsg,
 };
 use ractor::ActorRef;
+use std::time::Instant;
 
 impl RouterState {
     /// A receipt that matches no message yet: the provider may have called back before its
@@ -29,6 +33,50 @@ impl RouterState {
                     }
                 }
             }
+        }
+    }
+
+    /// Keeps a receipt to look up again on the next ticks: with several instances, the one
+    /// holding its message may not have stored the send's answer yet (SENDING, or no provider
+    /// id to match). Bounded in number and in time.
+    pub(super) fn retry_receipt(&mut self, report: DeliveryReport) {
+        let key = (report.provider.clone(), report.provider_message_id.clone());
+        if self.receipt_retries.len() < MAX_RECEIPT_RETRIES
+            || self.receipt_retries.contains_key(&key)
+        {
+            self.receipt_retries
+                .entry(key)
+                .or_insert_with(|| (Instant::now(), report));
+        }
+    }
+
+    /// A receipt found its message: no more look-ups for it.
+    pub(super) fn receipt_retried(&mut self, report: &DeliveryReport) {
+        if !self.receipt_retries.is_empty() {
+            let key = (report.provider.clone(), report.provider_message_id.clone());
+            self.receipt_retries.remove(&key);
+        }
+    }
+
+    /// Looks the kept receipts up again; those kept too long are dropped.
+    pub(super) fn retry_receipts(&mut self, myself: &ActorRef<RouterMsg>) {
+        if self.receipt_retries.is_empty() {
+            return;
+        }
+        self.receipt_retries.retain(|(provider, provider_message_id), (since, _)| {
+            let keep = since.elapsed() < RECEIPT_RETRY_FOR;
+            if !keep {
+                tracing::info!(provider = %provider, provider_message_id = %provider_message_id, "a receipt found no message to take it and was dropped");
+            }
+            keep
+        });
+        let due: Vec<DeliveryReport> = self
+            .receipt_retries
+            .values()
+            .map(|(_, report)| report.clone())
+            .collect();
+        for report in due {
+            self.on_report(myself, report);
         }
     }
 
@@ -83,6 +131,7 @@ impl RouterState {
                     .cloned()
             });
         if let Some(id) = id {
+            self.receipt_retried(&report);
             self.apply_report(&id, &report);
             return;
         }
@@ -91,6 +140,7 @@ impl RouterState {
             .as_ref()
             .is_some_and(|id| self.recent_final.0.contains(id))
         {
+            self.receipt_retried(&report);
             return;
         }
         let store = self.args.store.clone();

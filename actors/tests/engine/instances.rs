@@ -223,3 +223,60 @@ async fn a_gracefully_stopped_instance_hands_its_messages_over_at_once() {
     assert_eq!(bodies, ["queued at a"]);
     engine_b.shutdown(Duration::from_millis(50)).await;
 }
+
+/// A receipt can reach the other instance before the holder has stored the send's answer (a
+/// load balancer, a fast network): the message is still SENDING and has no provider id in the
+/// store. The receipt is looked up again until the answer is stored, then applied once, after
+/// SENT, keeping the answer's cost — whether it names the provider's id or ours.
+#[tokio::test]
+async fn a_receipt_at_the_other_instance_before_the_send_answer_is_applied_after_sent() {
+    let shared = MemoryStore::new();
+    shared
+        .insert_provider(&provider_config("mock", true, 0))
+        .await
+        .unwrap();
+    let factory_a = ScriptedFactory::new();
+    let fake_a = factory_a.register("mock");
+    fake_a.set_auto_deliver(false);
+    fake_a.hold();
+    let engine_a = start_engine(shared.instance("a", TTL), factory_a, fast_config()).await;
+    let factory_b = ScriptedFactory::new();
+    let _fake_b = factory_b.register("mock");
+    let engine_b = start_engine(shared.instance("b", TTL), factory_b, fast_config()).await;
+
+    for (n, by_our_id) in [(0, false), (1, true)] {
+        let m = crate::helpers::send(&engine_a, "0755123456", &format!("early {n}")).await;
+        wait_for_status(&engine_a, &m.id, MessageStatus::Sending).await;
+        engine_b.report_delivery(DeliveryReport {
+            provider: "mock".into(),
+            provider_message_id: format!("scripted-{n}"),
+            message_id: by_our_id.then(|| m.id.clone()),
+            status: DeliveryStatus::Delivered,
+            at: Utc::now(),
+            error: None,
+        });
+        // B cannot apply it yet; the answer reaches A, which stores SENT; then B applies it.
+        fake_a.release(1);
+        wait_for_status(&engine_b, &m.id, MessageStatus::Delivered).await;
+        let delivered = shared.message(&m.id).await.unwrap().unwrap();
+        assert_eq!(
+            delivered.provider_message_id.as_deref(),
+            Some(&*format!("scripted-{n}"))
+        );
+        assert!(delivered.cost.is_some(), "the answer's cost is kept");
+        let statuses: Vec<_> = delivered.events.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                MessageStatus::Queued,
+                MessageStatus::Sending,
+                MessageStatus::Sent,
+                MessageStatus::Delivered
+            ],
+            "by our id: {by_our_id}"
+        );
+    }
+    assert_eq!(fake_a.call_count(), 2);
+    engine_a.shutdown(Duration::from_millis(50)).await;
+    engine_b.shutdown(Duration::from_millis(50)).await;
+}
