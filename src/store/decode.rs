@@ -1,8 +1,12 @@
 //! What every backend needs to read stored values back into the domain: the day format of the
-//! statistics, and the one way a value that does not parse is reported (`StoreError::Corrupt`).
+//! statistics, stored times, the audit log's stored entries, and the one way a value that does
+//! not parse is reported (`StoreError::Corrupt`).
 
-use chrono::NaiveDate;
+use crate::audit::ChainEntry;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 use smsgate_actors::ports::StoreError;
+use smsgate_graphql::{AuditEntryView, AuditRecord};
 
 /// Statistics days are stored as `2026-11-24` text: sortable, and the API's own day format.
 pub(crate) const DAY_FORMAT: &str = "%Y-%m-%d";
@@ -25,4 +29,56 @@ pub(crate) fn parse<T>(
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
     parse(raw).ok_or_else(|| corrupt(field, raw))
+}
+
+/// An RFC 3339 time as stored.
+pub(crate) fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| corrupt(field, raw))
+}
+
+/// An audit log entry as both backends store it: its time and JSON as text, so that the hash
+/// chain is checked over exactly the stored text. In MongoDB `_id` is the sequence number.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredAuditEntry {
+    #[serde(rename = "_id")]
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn json(field: &str, raw: Option<&str>) -> Result<Option<serde_json::Value>, StoreError> {
+    raw.map(|text| serde_json::from_str(text).map_err(|_| corrupt(field, text)))
+        .transpose()
+}
+
+impl StoredAuditEntry {
+    pub(crate) fn into_chain(self) -> Result<ChainEntry, StoreError> {
+        let entry = AuditEntryView {
+            seq: self.seq,
+            at: parse_time("audit_log.at", &self.at)?,
+            record: AuditRecord {
+                actor: self.actor,
+                action: self.action,
+                target: self.target,
+                before: json("audit_log.before", self.before.as_deref())?,
+                after: json("audit_log.after", self.after.as_deref())?,
+            },
+            hash: self.hash,
+        };
+        Ok(ChainEntry {
+            entry,
+            prev_hash: self.prev_hash,
+            at_text: self.at,
+            before_text: self.before,
+            after_text: self.after,
+        })
+    }
 }

@@ -2,9 +2,9 @@
 //! that reads the last hash and chains the new entry to it (the single writer connection makes
 //! appends strictly one after another).
 
-use super::rows::time_from_sql;
 use super::sqlite_error;
 use crate::audit::{entry_hash, time_text, ChainEntry, GENESIS};
+use crate::store::decode::StoredAuditEntry;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, types::Value as Sql, Connection, OptionalExtension, Row};
 use smsgate_actors::ports::StoreError;
@@ -61,8 +61,8 @@ pub(super) fn append(
     })
 }
 
-fn chain_entry(row: &Row<'_>) -> rusqlite::Result<RawEntry> {
-    Ok(RawEntry {
+fn chain_entry(row: &Row<'_>) -> rusqlite::Result<StoredAuditEntry> {
+    Ok(StoredAuditEntry {
         seq: row.get(0)?,
         at: row.get(1)?,
         actor: row.get(2)?,
@@ -73,49 +73,6 @@ fn chain_entry(row: &Row<'_>) -> rusqlite::Result<RawEntry> {
         prev_hash: row.get(7)?,
         hash: row.get(8)?,
     })
-}
-
-struct RawEntry {
-    seq: i64,
-    at: String,
-    actor: String,
-    action: String,
-    target: Option<String>,
-    before: Option<String>,
-    after: Option<String>,
-    prev_hash: String,
-    hash: String,
-}
-
-fn json(column: &str, raw: Option<&str>) -> Result<Option<serde_json::Value>, StoreError> {
-    raw.map(|text| {
-        serde_json::from_str(text).map_err(|_| StoreError::Corrupt(format!("audit_log.{column}")))
-    })
-    .transpose()
-}
-
-impl RawEntry {
-    fn into_chain(self) -> Result<ChainEntry, StoreError> {
-        let entry = AuditEntryView {
-            seq: self.seq,
-            at: time_from_sql("audit_log.at", &self.at)?,
-            record: AuditRecord {
-                actor: self.actor,
-                action: self.action,
-                target: self.target,
-                before: json("before", self.before.as_deref())?,
-                after: json("after", self.after.as_deref())?,
-            },
-            hash: self.hash,
-        };
-        Ok(ChainEntry {
-            entry,
-            prev_hash: self.prev_hash,
-            at_text: self.at,
-            before_text: self.before,
-            after_text: self.after,
-        })
-    }
 }
 
 pub(super) fn entries(
@@ -160,5 +117,5 @@ pub(super) fn chain(conn: &Connection) -> Result<Vec<ChainEntry>, StoreError> {
         .map_err(sqlite_error)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sqlite_error)?;
-    rows.into_iter().map(RawEntry::into_chain).collect()
+    rows.into_iter().map(StoredAuditEntry::into_chain).collect()
 }

@@ -21,11 +21,8 @@ pub(super) fn day_to_sql(day: NaiveDate) -> String {
     day_text(day)
 }
 
-pub(super) fn time_from_sql(column: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|_| corrupt(column, raw))
-}
+/// Times are stored as RFC 3339 text, read as every backend reads them.
+pub(super) use crate::store::decode::parse_time as time_from_sql;
 
 pub(super) fn optional_time(
     column: &str,

@@ -11,6 +11,7 @@
 use super::{is_duplicate_key, mongo_error, AUDIT, TOKENS};
 use crate::access::{parse_role, AccessStore, StoredToken};
 use crate::audit::{entry_hash, time_text, ChainEntry, GENESIS};
+use crate::store::decode::{parse_time, StoredAuditEntry};
 use crate::store::MongoStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -37,12 +38,6 @@ struct TokenDoc {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn time(field: &str, raw: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|_| StoreError::Corrupt(format!("{field} {raw:?}")))
 }
 
 impl TokenDoc {
@@ -73,60 +68,14 @@ impl TokenDoc {
             digest: digest
                 .try_into()
                 .map_err(|_| StoreError::Corrupt(format!("api_tokens.digest of {}", self.name)))?,
-            created_at: time("api_tokens.created_at", &self.created_at)?,
+            created_at: parse_time("api_tokens.created_at", &self.created_at)?,
             revoked_at: self
                 .revoked_at
                 .as_deref()
-                .map(|at| time("api_tokens.revoked_at", at))
+                .map(|at| parse_time("api_tokens.revoked_at", at))
                 .transpose()?,
             id: self.id,
             name: self.name,
-        })
-    }
-}
-
-/// One `audit_log` document; `_id` is the sequence number.
-#[derive(Debug, Serialize, Deserialize)]
-struct AuditDoc {
-    #[serde(rename = "_id")]
-    seq: i64,
-    at: String,
-    actor: String,
-    action: String,
-    target: Option<String>,
-    before: Option<String>,
-    after: Option<String>,
-    prev_hash: String,
-    hash: String,
-}
-
-fn json(field: &str, raw: Option<&str>) -> Result<Option<serde_json::Value>, StoreError> {
-    raw.map(|text| {
-        serde_json::from_str(text).map_err(|_| StoreError::Corrupt(format!("audit_log.{field}")))
-    })
-    .transpose()
-}
-
-impl AuditDoc {
-    fn into_chain(self) -> Result<ChainEntry, StoreError> {
-        let entry = AuditEntryView {
-            seq: self.seq,
-            at: time("audit_log.at", &self.at)?,
-            record: AuditRecord {
-                actor: self.actor,
-                action: self.action,
-                target: self.target,
-                before: json("before", self.before.as_deref())?,
-                after: json("after", self.after.as_deref())?,
-            },
-            hash: self.hash,
-        };
-        Ok(ChainEntry {
-            entry,
-            prev_hash: self.prev_hash,
-            at_text: self.at,
-            before_text: self.before,
-            after_text: self.after,
         })
     }
 }
@@ -136,7 +85,7 @@ impl MongoStore {
         self.db.collection(TOKENS)
     }
 
-    fn audit(&self) -> mongodb::Collection<AuditDoc> {
+    fn audit(&self) -> mongodb::Collection<StoredAuditEntry> {
         self.db.collection(AUDIT)
     }
 }
@@ -220,7 +169,7 @@ impl AccessStore for MongoStore {
                 before.as_deref(),
                 after.as_deref(),
             );
-            let entry = AuditDoc {
+            let entry = StoredAuditEntry {
                 seq,
                 at: at_text.clone(),
                 actor: record.actor.clone(),
@@ -264,7 +213,7 @@ impl AccessStore for MongoStore {
         if let Some(before) = query.before_seq {
             filter.insert("_id", doc! { "$lt": before });
         }
-        let docs: Vec<AuditDoc> = self
+        let docs: Vec<StoredAuditEntry> = self
             .audit()
             .find(filter)
             .sort(doc! { "_id": -1 })
@@ -280,7 +229,7 @@ impl AccessStore for MongoStore {
     }
 
     async fn audit_chain(&self) -> Result<Vec<ChainEntry>, StoreError> {
-        let docs: Vec<AuditDoc> = self
+        let docs: Vec<StoredAuditEntry> = self
             .audit()
             .find(doc! {})
             .sort(doc! { "_id": 1 })
@@ -289,6 +238,6 @@ impl AccessStore for MongoStore {
             .try_collect()
             .await
             .map_err(mongo_error)?;
-        docs.into_iter().map(AuditDoc::into_chain).collect()
+        docs.into_iter().map(StoredAuditEntry::into_chain).collect()
     }
 }
