@@ -380,26 +380,7 @@ async fn after_kill_9_every_accepted_message_ends_final_and_nothing_is_sent_twic
     }
 
     // The statistics agree with the messages.
-    let today = chrono::Utc::now().date_naive();
-    let stats = CALLER.graphql(
-        &client,
-        &server.url,
-        "query($from: Date!, $to: Date!) { statistics(from: $from, to: $to) { sentCount deliveredCount failedCount } }",
-        json!({
-            "from": (today - chrono::Days::new(1)).to_string(),
-            "to": (today + chrono::Days::new(1)).to_string(),
-        }),
-    )
-    .await;
-    let sum = |field: &str| -> i64 {
-        stats["data"]["statistics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row[field].as_i64().unwrap())
-            .sum()
-    };
-    let figures = (sum("sentCount"), sum("deliveredCount"), sum("failedCount"));
+    let figures = CALLER.statistics_totals(&client, &server.url).await;
     println!(
         "  statistics sent/delivered/failed: {}/{}/{}",
         figures.0, figures.1, figures.2

@@ -5,7 +5,7 @@
 use crate::audit::ChainEntry;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use smsgate_actors::ports::StoreError;
+use smsgate_actors::{domain::MessageType, ports::StoreError};
 use smsgate_graphql::{AuditEntryView, AuditRecord};
 
 /// Statistics days are stored as `2026-11-24` text: sortable, and the API's own day format.
@@ -29,6 +29,22 @@ pub(crate) fn parse<T>(
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
     parse(raw).ok_or_else(|| corrupt(field, raw))
+}
+
+/// A statistics row's key as stored: its day (`2026-11-24`), hour (0–23) and message type.
+pub(crate) fn parse_stats_key(
+    day: &str,
+    hour: i64,
+    message_type: &str,
+) -> Result<(NaiveDate, u32, MessageType), StoreError> {
+    Ok((
+        parse_day("day", day)?,
+        u32::try_from(hour)
+            .ok()
+            .filter(|h| *h < 24)
+            .ok_or_else(|| corrupt("hour", &hour.to_string()))?,
+        parse("message_type", message_type, MessageType::parse)?,
+    ))
 }
 
 /// An RFC 3339 time as stored.

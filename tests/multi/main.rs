@@ -171,26 +171,7 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
         assert_eq!(sends.get(&m.body), Some(&1), "{} was delivered", m.id);
     }
 
-    let today = chrono::Utc::now().date_naive();
-    let stats = CALLER.graphql(
-        &client,
-        &b.url,
-        "query($from: Date!, $to: Date!) { statistics(from: $from, to: $to) { sentCount deliveredCount failedCount } }",
-        json!({
-            "from": (today - chrono::Days::new(1)).to_string(),
-            "to": (today + chrono::Days::new(1)).to_string(),
-        }),
-    )
-    .await;
-    let sum = |field: &str| -> i64 {
-        stats["data"]["statistics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row[field].as_i64().unwrap())
-            .sum()
-    };
-    let figures = (sum("sentCount"), sum("deliveredCount"), sum("failedCount"));
+    let figures = CALLER.statistics_totals(&client, &b.url).await;
     println!(
         "  statistics sent/delivered/failed:      {}/{}/{}",
         figures.0, figures.1, figures.2

@@ -139,6 +139,31 @@ impl Caller {
             .map(str::to_owned)
     }
 
+    /// The statistics summed over yesterday to tomorrow: (sent, delivered, failed).
+    pub async fn statistics_totals(self, client: &reqwest::Client, url: &str) -> (i64, i64, i64) {
+        let today = chrono::Utc::now().date_naive();
+        let stats = self
+            .graphql(
+                client,
+                url,
+                "query($from: Date!, $to: Date!) { statistics(from: $from, to: $to) { sentCount deliveredCount failedCount } }",
+                json!({
+                    "from": (today - chrono::Days::new(1)).to_string(),
+                    "to": (today + chrono::Days::new(1)).to_string(),
+                }),
+            )
+            .await;
+        let sum = |field: &str| -> i64 {
+            stats["data"]["statistics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row[field].as_i64().unwrap())
+                .sum()
+        };
+        (sum("sentCount"), sum("deliveredCount"), sum("failedCount"))
+    }
+
     /// Every stored message, page by page.
     pub async fn all_messages(self, client: &reqwest::Client, url: &str) -> Vec<Stored> {
         let mut out = Vec::new();

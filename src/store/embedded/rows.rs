@@ -1,7 +1,7 @@
 //! Rows of the embedded store and their mapping to and from the domain: the storage shape never
 //! leaks inwards, and a row that does not parse becomes `StoreError::Corrupt`, never a panic.
 
-use crate::store::decode::{corrupt, day_text, parse, parse_day};
+use crate::store::decode::{corrupt, day_text, parse, parse_stats_key};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::Row;
 use smsgate_actors::domain::{event::ErrorKind, Message};
@@ -283,13 +283,11 @@ impl StatsRow {
     }
 
     pub fn into_delta(self) -> Result<StatsDelta, StoreError> {
+        let (day, hour, message_type) = parse_stats_key(&self.day, self.hour, &self.message_type)?;
         Ok(StatsDelta {
-            day: parse_day("day", &self.day)?,
-            hour: u32::try_from(self.hour)
-                .ok()
-                .filter(|h| *h < 24)
-                .ok_or_else(|| corrupt("hour", &self.hour.to_string()))?,
-            message_type: parse("message_type", &self.message_type, MessageType::parse)?,
+            day,
+            hour,
+            message_type,
             provider: self.provider,
             sent: self.sent,
             delivered: self.delivered,

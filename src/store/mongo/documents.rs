@@ -5,7 +5,7 @@
 //! the strings stored for statuses, types and encodings are the embedded store's, so the two
 //! backends hold the same values.
 
-use crate::store::decode::{corrupt, day_text, parse, parse_day};
+use crate::store::decode::{corrupt, day_text, parse, parse_stats_key};
 use chrono::{DateTime, NaiveDate, Utc};
 use mongodb::bson::{self, doc, Bson, Document};
 use serde::{Deserialize, Serialize};
@@ -364,13 +364,11 @@ impl StatsDoc {
                 .ok_or_else(|| corrupt("delivery_histogram", &value.to_string()))?;
             histogram.add(bucket, count);
         }
+        let (day, hour, message_type) = parse_stats_key(&self.day, self.hour, &self.message_type)?;
         Ok(StatsDelta {
-            day: parse_day("day", &self.day)?,
-            hour: u32::try_from(self.hour)
-                .ok()
-                .filter(|h| *h < 24)
-                .ok_or_else(|| corrupt("hour", &self.hour.to_string()))?,
-            message_type: parse("message_type", &self.message_type, MessageType::parse)?,
+            day,
+            hour,
+            message_type,
             provider: self.provider,
             sent: self.sent,
             delivered: self.delivered,
