@@ -162,7 +162,10 @@ pub struct AlertQueryRoot;
 impl AlertQueryRoot {
     /// Alert notices as stored, newest first: `first` (1 to 100, default 20) after the cursor
     /// `after`, narrowed to one `rule` and/or `state`. Admins only.
-    #[graphql(guard = "RoleGuard::new(Permission::ReadAlerts)")]
+    #[graphql(
+        guard = "RoleGuard::new(Permission::ReadAlerts)",
+        complexity = "crate::limits::page_cost(first, DEFAULT_PAGE, child_complexity)"
+    )]
     async fn alert_history(
         &self,
         ctx: &Context<'_>,

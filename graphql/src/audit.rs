@@ -167,7 +167,10 @@ pub struct AuditQueryRoot;
 impl AuditQueryRoot {
     /// Admin actions, newest first, `first` (default 50, at most 200) after the cursor `after`.
     /// Admins only.
-    #[graphql(guard = "RoleGuard::new(Permission::ReadAudit)")]
+    #[graphql(
+        guard = "RoleGuard::new(Permission::ReadAudit)",
+        complexity = "crate::limits::page_cost(first, DEFAULT_PAGE, child_complexity)"
+    )]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

@@ -11,6 +11,7 @@
 //! - `context`: `Caller`, roles and their permissions, the guard, the WebSocket init helper.
 //! - `error`: `ApiError`, the `extensions.code` contract, and the extension that gives every
 //!   error a code.
+//! - `limits`: depth, cost (pages cost their size) and root fields per operation.
 //! - `parse_cache`: parsed queries kept by their text, so a repeated query is parsed once.
 //! - `scalars`: `DateTime`, `Date` and the pagination cursor.
 
@@ -18,6 +19,7 @@ pub mod alerts;
 pub mod audit;
 pub mod context;
 pub mod error;
+pub mod limits;
 pub mod message;
 pub mod parse_cache;
 pub mod provider;
@@ -31,6 +33,7 @@ pub use audit::{
 };
 pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
+pub use limits::{RootFieldLimits, MAX_COMPLEXITY, MAX_DEPTH};
 pub use parse_cache::ParseCache;
 pub use schema::{Mutation, Query, Subscription};
 
@@ -39,14 +42,17 @@ use smsgate_actors::Engine;
 
 pub type SmsSchema = Schema<Query, Mutation, Subscription>;
 
-/// Deepest query accepted: the deepest useful one (`messages.edges.node.events.error.kind`) is 6.
-pub const MAX_DEPTH: usize = 12;
-/// Most fields one query may select, so that one request cannot ask for unbounded work.
-pub const MAX_COMPLEXITY: usize = 1000;
-
 /// The schema with its limits, error codes and the engine, for a server that wants to add its
 /// own extensions or data before `finish()`.
 pub fn schema_builder(engine: Engine) -> SchemaBuilder<Query, Mutation, Subscription> {
+    schema_builder_with(engine, RootFieldLimits::default())
+}
+
+/// As [`schema_builder`], with the configured number of root fields an operation may hold.
+pub fn schema_builder_with(
+    engine: Engine,
+    root_fields: RootFieldLimits,
+) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(
         Query::default(),
         Mutation::default(),
@@ -56,6 +62,9 @@ pub fn schema_builder(engine: Engine) -> SchemaBuilder<Query, Mutation, Subscrip
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .extension(ErrorCodes)
+    // Before the parse cache, which answers a repeated text without calling the extensions
+    // after it: every request is counted.
+    .extension(root_fields)
     .extension(ParseCache::default())
 }
 
