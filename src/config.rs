@@ -191,8 +191,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `[[providers]]` from the file, created at start-up when their slug is not stored yet.
     pub providers: Vec<DeclaredProvider>,
-    /// Per-token and per-recipient rate limits (0 turns one off).
+    /// Per-token and per-recipient rate limits and the spend ceiling (0 turns one off).
     pub limits: LimitSettings,
+    /// How many root fields (aliases included) one GraphQL operation may hold.
+    pub root_fields: smsgate_graphql::RootFieldLimits,
     /// `[alerts]`: rule thresholds and the webhook sink.
     pub alerts: AlertSettings,
 }
@@ -228,6 +230,9 @@ struct RawSettings {
     otp_per_recipient_per_hour: u32,
     transactional_per_recipient_per_hour: u32,
     marketing_per_recipient_per_hour: u32,
+    spend_limit_per_token_per_day_cents: u64,
+    graphql_max_mutation_fields: usize,
+    graphql_max_query_fields: usize,
     alerts: Option<toml::Table>,
 }
 

@@ -4,14 +4,18 @@
 //! exactly when the next request would pass. Refusals are counted in
 //! `smsgate_rate_limited_total{limit}`.
 //!
+//! Each token is also limited in the messages it sends (every `sendSms` field and REST send is
+//! one, however many arrive in one request) and, when set, in what it spends per UTC day.
+//!
 //! Limits are kept in memory, per process: a restart forgets them, which errs on the side of
 //! letting messages through. The sends per second each provider allows are not refused here but
 //! paced where the calls are made: the token bucket in `providers::http::RateLimiter`.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use prometheus::{IntCounterVec, Opts};
 use smsgate_actors::{
-    domain::{MessageType, E164},
-    ports::AcceptLimiter,
+    domain::{MessageType, Money, E164},
+    ports::{AcceptLimiter, Admission, Refusal},
 };
 use std::{
     collections::HashMap,
@@ -94,17 +98,30 @@ impl Buckets {
 /// The configured limits; a limit set to 0 is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitSettings {
+    /// Requests per second per token, and the messages each token may send per second: the
+    /// two are counted apart, so a request of many `sendSms` fields is charged each of them.
     pub per_token_per_second: u32,
     pub per_token_burst: u32,
     pub otp_per_recipient_per_hour: u32,
     pub transactional_per_recipient_per_hour: u32,
     pub marketing_per_recipient_per_hour: u32,
+    /// What one token may spend per UTC day, in eurocents.
+    pub spend_per_token_per_day_cents: u64,
 }
+
+/// What a message is counted at against the spend ceiling when no active provider states its
+/// price per part: about the dearest European rate, so the ceiling errs on the safe side.
+pub const UNKNOWN_PRICE_PER_PART_CENTS: f64 = 10.0;
 
 #[derive(Debug)]
 pub struct RateLimits {
+    settings: LimitSettings,
+    /// Requests per token.
     per_token: Option<Buckets>,
+    /// Messages per token, whatever the requests they came in.
+    per_token_sends: Option<Buckets>,
     per_recipient: HashMap<MessageType, Buckets>,
+    spend: Option<DailySpend>,
     refused: IntCounterVec,
 }
 
@@ -116,35 +133,38 @@ impl RateLimits {
         let refused = IntCounterVec::new(
             Opts::new(
                 "smsgate_rate_limited_total",
-                "Requests refused by a rate limit, by limit (token, recipient).",
+                "Requests or messages refused by a limit, by limit (token, token_sends, \
+                 recipient, spend).",
             ),
             &["limit"],
         )?;
         registry.register(Box::new(refused.clone()))?;
-        let per_token = (settings.per_token_per_second > 0).then(|| {
-            Buckets::new(
-                f64::from(settings.per_token_per_second),
-                settings.per_token_burst.max(settings.per_token_per_second),
-            )
-        });
-        let per_recipient = [
-            (MessageType::Otp, settings.otp_per_recipient_per_hour),
-            (
-                MessageType::Transactional,
-                settings.transactional_per_recipient_per_hour,
-            ),
-            (
-                MessageType::Marketing,
-                settings.marketing_per_recipient_per_hour,
-            ),
-        ]
-        .into_iter()
-        .filter(|(_, per_hour)| *per_hour > 0)
-        .map(|(ty, per_hour)| (ty, Buckets::new(f64::from(per_hour) / 3600.0, per_hour)))
-        .collect();
+        let token_buckets = || {
+            (settings.per_token_per_second > 0).then(|| {
+                Buckets::new(
+                    f64::from(settings.per_token_per_second),
+                    settings.per_token_burst.max(settings.per_token_per_second),
+                )
+            })
+        };
+        let per_recipient = MessageType::ALL
+            .into_iter()
+            .map(|ty| (ty, settings.per_recipient_per_hour(ty)))
+            .filter(|(_, per_hour)| *per_hour > 0)
+            .map(|(ty, per_hour)| (ty, Buckets::new(f64::from(per_hour) / 3600.0, per_hour)))
+            .collect();
         Ok(Self {
-            per_token,
+            settings,
+            per_token: token_buckets(),
+            per_token_sends: token_buckets(),
             per_recipient,
+            spend: (settings.spend_per_token_per_day_cents > 0).then(|| {
+                DailySpend::new(Money::from_millicents(
+                    i64::try_from(settings.spend_per_token_per_day_cents)
+                        .unwrap_or(i64::MAX / 1000)
+                        .saturating_mul(1000),
+                ))
+            }),
             refused,
         })
     }
@@ -160,8 +180,6 @@ impl RateLimits {
         })
     }
 
-    /// One message of `message_type` to `to`. A number that does not parse is let through: the
-    /// send itself refuses it with INVALID_INPUT, naming the field.
     /// Takes one message of `message_type` from the recipient's allowance, or says how long
     /// until one is free.
     pub fn check_recipient(&self, to: &E164, message_type: MessageType) -> Result<(), Duration> {
@@ -176,17 +194,154 @@ impl RateLimits {
             );
         })
     }
+
+    fn check_token_sends(&self, caller: &str) -> Result<(), Refusal> {
+        let Some(buckets) = &self.per_token_sends else {
+            return Ok(());
+        };
+        buckets.take(caller, Instant::now()).map_err(|retry_after| {
+            self.refused.with_label_values(&["token_sends"]).inc();
+            tracing::info!(caller, "message refused: token send rate");
+            Refusal {
+                retry_after,
+                reason: format!(
+                    "the token's send rate of {} messages per second",
+                    self.settings.per_token_per_second
+                ),
+            }
+        })
+    }
+
+    fn give_back_token_send(&self, caller: &str) {
+        if let Some(buckets) = &self.per_token_sends {
+            buckets.give_back(caller);
+        }
+    }
+
+    fn give_back_recipient(&self, to: &E164, message_type: MessageType) {
+        if let Some(buckets) = self.per_recipient.get(&message_type) {
+            buckets.give_back(to.as_str());
+        }
+    }
+
+    /// What a message counts against the spend ceiling.
+    fn charge(admission: &Admission<'_>) -> Money {
+        admission
+            .estimated_cost
+            .unwrap_or_else(|| Money::from_cents(UNKNOWN_PRICE_PER_PART_CENTS) * admission.segments)
+    }
+}
+
+impl LimitSettings {
+    pub fn per_recipient_per_hour(&self, message_type: MessageType) -> u32 {
+        match message_type {
+            MessageType::Otp => self.otp_per_recipient_per_hour,
+            MessageType::Transactional => self.transactional_per_recipient_per_hour,
+            MessageType::Marketing => self.marketing_per_recipient_per_hour,
+        }
+    }
 }
 
 /// The engine asks before it stores a new message; an idempotent repeat never reaches this.
+/// Each allowance is taken in turn, and what was taken is given back when a later one refuses,
+/// so a refused message uses nothing.
 impl AcceptLimiter for RateLimits {
-    fn try_take(&self, to: &E164, message_type: MessageType) -> Result<(), Duration> {
-        self.check_recipient(to, message_type)
+    fn try_take(&self, admission: &Admission<'_>) -> Result<(), Refusal> {
+        if let Some(caller) = admission.sent_by {
+            self.check_token_sends(caller)?;
+        }
+        let undo_token = || {
+            if let Some(caller) = admission.sent_by {
+                self.give_back_token_send(caller);
+            }
+        };
+        if let Err(retry_after) = self.check_recipient(admission.to, admission.message_type) {
+            undo_token();
+            return Err(Refusal {
+                retry_after,
+                reason: format!(
+                    "the recipient's allowance of {} {} messages per hour",
+                    self.settings.per_recipient_per_hour(admission.message_type),
+                    admission.message_type.as_str()
+                ),
+            });
+        }
+        if let (Some(spend), Some(caller)) = (&self.spend, admission.sent_by) {
+            if let Err(refusal) = spend.take(caller, Self::charge(admission), Utc::now()) {
+                undo_token();
+                self.give_back_recipient(admission.to, admission.message_type);
+                self.refused.with_label_values(&["spend"]).inc();
+                tracing::warn!(caller, "message refused: the token's daily spend ceiling");
+                return Err(refusal);
+            }
+        }
+        Ok(())
     }
 
-    fn give_back(&self, to: &E164, message_type: MessageType) {
-        if let Some(buckets) = self.per_recipient.get(&message_type) {
-            buckets.give_back(to.as_str());
+    fn give_back(&self, admission: &Admission<'_>) {
+        if let Some(caller) = admission.sent_by {
+            self.give_back_token_send(caller);
+            if let Some(spend) = &self.spend {
+                spend.give_back(caller, Self::charge(admission), Utc::now());
+            }
+        }
+        self.give_back_recipient(admission.to, admission.message_type);
+    }
+}
+
+/// What each token spent today (UTC), against one ceiling. One entry per token: tokens are
+/// few and named by the operator, so the map stays small.
+#[derive(Debug)]
+struct DailySpend {
+    ceiling: Money,
+    spent: Mutex<HashMap<String, (NaiveDate, Money)>>,
+}
+
+impl DailySpend {
+    fn new(ceiling: Money) -> Self {
+        Self {
+            ceiling,
+            spent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn take(&self, caller: &str, cost: Money, now: DateTime<Utc>) -> Result<(), Refusal> {
+        let today = now.date_naive();
+        let mut spent = self.spent.lock().unwrap_or_else(PoisonError::into_inner);
+        let (day, total) = spent
+            .entry(caller.to_owned())
+            .or_insert((today, Money::ZERO));
+        if *day != today {
+            *day = today;
+            *total = Money::ZERO;
+        }
+        if *total + cost > self.ceiling {
+            let midnight = today
+                .succ_opt()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let retry_after = midnight
+                .and_then(|m| (m - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(3600));
+            return Err(Refusal {
+                retry_after,
+                reason: format!(
+                    "the token's daily spend ceiling of {:.2} euro: {:.2} counted today",
+                    self.ceiling.cents() / 100.0,
+                    total.cents() / 100.0
+                ),
+            });
+        }
+        *total += cost;
+        Ok(())
+    }
+
+    fn give_back(&self, caller: &str, cost: Money, now: DateTime<Utc>) {
+        let mut spent = self.spent.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((day, total)) = spent.get_mut(caller) {
+            if *day == now.date_naive() {
+                *total = *total - cost;
+            }
         }
     }
 }
@@ -230,6 +385,7 @@ mod tests {
                 otp_per_recipient_per_hour: 5,
                 transactional_per_recipient_per_hour: 0,
                 marketing_per_recipient_per_hour: 0,
+                spend_per_token_per_day_cents: 0,
             },
             &prometheus::Registry::new(),
         )
@@ -259,11 +415,147 @@ mod tests {
         assert_eq!(limits.refused.with_label_values(&["recipient"]).get(), 1);
         assert_eq!(limits.check_token("anyone"), Ok(()), "token limit off");
         // A message that was not accepted after all gives its place back.
-        AcceptLimiter::give_back(&limits, &n("0755123456"), MessageType::Otp);
+        let to = n("0755123456");
+        AcceptLimiter::give_back(&limits, &admission(None, &to, MessageType::Otp, 1));
         assert_eq!(
             limits.check_recipient(&n("0755123456"), MessageType::Otp),
             Ok(())
         );
+    }
+
+    fn admission<'a>(
+        sent_by: Option<&'a str>,
+        to: &'a E164,
+        message_type: MessageType,
+        segments: u32,
+    ) -> Admission<'a> {
+        Admission {
+            sent_by,
+            to,
+            message_type,
+            segments,
+            estimated_cost: Some(Money::from_cents(2.0) * segments),
+        }
+    }
+
+    fn limits(settings: LimitSettings) -> RateLimits {
+        RateLimits::new(settings, &prometheus::Registry::new()).unwrap()
+    }
+
+    const OFF: LimitSettings = LimitSettings {
+        per_token_per_second: 0,
+        per_token_burst: 0,
+        otp_per_recipient_per_hour: 0,
+        transactional_per_recipient_per_hour: 0,
+        marketing_per_recipient_per_hour: 0,
+        spend_per_token_per_day_cents: 0,
+    };
+
+    #[test]
+    fn each_message_is_charged_to_its_token_apart_from_the_requests() {
+        let limits = limits(LimitSettings {
+            per_token_per_second: 5,
+            per_token_burst: 5,
+            ..OFF
+        });
+        let to: Vec<E164> = (0..10).map(|i| n(&format!("07551234{i:02}"))).collect();
+        let taken = to
+            .iter()
+            .filter(|to| {
+                limits
+                    .try_take(&admission(Some("shop"), to, MessageType::Transactional, 1))
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(taken, 5, "the burst, whatever the request they came in");
+        let refusal = limits
+            .try_take(&admission(
+                Some("shop"),
+                &to[0],
+                MessageType::Transactional,
+                1,
+            ))
+            .unwrap_err();
+        assert!(refusal.reason.contains("send rate"), "{}", refusal.reason);
+        assert!(limits
+            .try_take(&admission(
+                Some("other"),
+                &to[0],
+                MessageType::Transactional,
+                1
+            ))
+            .is_ok());
+        assert_eq!(
+            limits.check_token("shop"),
+            Ok(()),
+            "requests are counted apart"
+        );
+        assert_eq!(limits.refused.with_label_values(&["token_sends"]).get(), 6);
+    }
+
+    #[test]
+    fn a_token_spends_at_most_its_daily_ceiling_and_a_refusal_takes_nothing() {
+        let limits = limits(LimitSettings {
+            otp_per_recipient_per_hour: 5,
+            spend_per_token_per_day_cents: 10,
+            ..OFF
+        });
+        let to = n("0755123456");
+        // 2 cents a part: 3 parts, then 2 parts, fill 10 cents.
+        assert!(limits
+            .try_take(&admission(Some("shop"), &to, MessageType::Otp, 3))
+            .is_ok());
+        assert!(limits
+            .try_take(&admission(Some("shop"), &to, MessageType::Otp, 2))
+            .is_ok());
+        let refusal = limits
+            .try_take(&admission(Some("shop"), &to, MessageType::Otp, 1))
+            .unwrap_err();
+        assert!(
+            refusal.reason.contains("daily spend ceiling of 0.10 euro"),
+            "{}",
+            refusal.reason
+        );
+        assert!(refusal.retry_after <= Duration::from_secs(24 * 3600));
+        // The refused message gave back the recipient allowance it had taken: 3 more fit.
+        for _ in 0..3 {
+            assert!(limits
+                .try_take(&admission(Some("other"), &to, MessageType::Otp, 1))
+                .is_ok());
+        }
+        assert!(limits
+            .try_take(&admission(Some("other"), &to, MessageType::Otp, 1))
+            .is_err());
+        // A message not accepted after all gives its spend back.
+        limits.give_back(&admission(Some("shop"), &to, MessageType::Otp, 2));
+        let other = n("0755000001");
+        assert!(limits
+            .try_take(&admission(Some("shop"), &other, MessageType::Otp, 2))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_price_nobody_states_is_counted_at_the_safe_estimate() {
+        let limits = limits(LimitSettings {
+            spend_per_token_per_day_cents: 25,
+            ..OFF
+        });
+        let to = n("0755123456");
+        let unknown = Admission {
+            estimated_cost: None,
+            ..admission(Some("shop"), &to, MessageType::Transactional, 1)
+        };
+        assert!(limits.try_take(&unknown).is_ok());
+        assert!(limits.try_take(&unknown).is_ok());
+        assert!(limits.try_take(&unknown).is_err(), "10 cents each");
+    }
+
+    #[test]
+    fn every_type_has_a_recipient_allowance_by_default() {
+        let settings = crate::config::Settings::load_from(None, Vec::new()).unwrap();
+        for ty in MessageType::ALL {
+            assert!(settings.limits.per_recipient_per_hour(ty) > 0, "{ty:?}");
+        }
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Application {
         let audit = AuditLog::new(access);
         let audit_port: Arc<dyn smsgate_graphql::AuditPort> = Arc::new(audit.clone());
         let state = AppState {
-            schema: smsgate_graphql::schema_builder(engine.clone())
+            schema: smsgate_graphql::schema_builder_with(engine.clone(), settings.root_fields)
                 .data(audit_port)
                 .extension(crate::metrics::GraphqlOperations::new(metrics.clone()))
                 .finish(),

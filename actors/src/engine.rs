@@ -3,14 +3,14 @@
 
 use crate::{
     domain::{
-        DailyStats, Message, MessageEvent, MessageFilter, MessageId, MessageStatus, MessageType,
-        Page, PageRequest, ProviderConfig, StatsQuery, TextInfo, E164,
+        scoped_key, DailyStats, Message, MessageEvent, MessageFilter, MessageId, MessageStatus,
+        MessageType, Money, Page, PageRequest, ProviderConfig, StatsQuery, TextInfo, E164,
     },
     error::EngineError,
     logger::{Done, LoggerMsg},
     ports::{
-        AcceptLimiter, DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory, SecretSealer,
-        Store, WriteOutcome,
+        AcceptLimiter, Admission, DeliveryReport, EngineMetrics, MessageWrite, ProviderFactory,
+        SecretSealer, Store, WriteOutcome,
     },
     router::{Directory, ProviderView, RouterConfig, RouterMsg},
     stats::StatsMsg,
@@ -99,6 +99,9 @@ pub struct SendSms {
     /// Seconds the message may wait to be sent; the type's default when `None`. Past it the
     /// message is EXPIRED, never sent late.
     pub validity_secs: Option<u32>,
+    /// The name of the calling token: recorded on the message, charged for it against the
+    /// token's limits, and the scope of its idempotency key. `None` for the engine's own callers.
+    pub sent_by: Option<String>,
 }
 
 #[derive(Clone)]
@@ -182,9 +185,9 @@ impl Engine {
         if !self.inner.accepting.load(Ordering::SeqCst) {
             return Err(EngineError::Unavailable("smsgate is shutting down".into()));
         }
-        let message = self.validate(&request)?;
+        let (message, estimated_cost) = self.validate(&request)?;
         let Some(key) = message.idempotency_key.clone() else {
-            return self.accept(message).await;
+            return self.accept(message, estimated_cost).await;
         };
         // Requests with the same key take turns: each later one finds the first stored, so
         // concurrent duplicates resolve to one message and use the recipient's allowance once.
@@ -196,7 +199,7 @@ impl Engine {
             let _turn = turn.lock().await;
             match self.inner.store.message_by_idempotency_key(&key).await? {
                 Some(first) => replay(first, &message),
-                None => self.accept(message).await,
+                None => self.accept(message, estimated_cost).await,
             }
         };
         let mut keys = lock(&self.inner.keys);
@@ -207,17 +210,32 @@ impl Engine {
         result
     }
 
-    /// Stores a new message (within the recipient's allowance) and dispatches it.
-    async fn accept(&self, message: Message) -> Result<Message, EngineError> {
+    /// Stores a new message (within its token's and its recipient's allowances) and
+    /// dispatches it.
+    async fn accept(
+        &self,
+        message: Message,
+        estimated_cost: Option<Money>,
+    ) -> Result<Message, EngineError> {
+        let admission = Admission {
+            sent_by: message.sent_by.as_deref(),
+            to: &message.to,
+            message_type: message.message_type,
+            segments: message.segments,
+            estimated_cost,
+        };
         if let Some(limiter) = &self.inner.limiter {
             limiter
-                .try_take(&message.to, message.message_type)
-                .map_err(|retry_after| EngineError::RateLimited { retry_after })?;
+                .try_take(&admission)
+                .map_err(|refusal| EngineError::RateLimited {
+                    retry_after: refusal.retry_after,
+                    reason: refusal.reason,
+                })?;
         }
         let result = self.insert(&message).await;
         if !matches!(result, Ok(WriteOutcome::Applied)) {
             if let Some(limiter) = &self.inner.limiter {
-                limiter.give_back(&message.to, message.message_type);
+                limiter.give_back(&admission);
             }
         }
         match result {
@@ -264,7 +282,8 @@ impl Engine {
         }
     }
 
-    fn validate(&self, request: &SendSms) -> Result<Message, EngineError> {
+    /// The message a request asks for, and what it is expected to cost.
+    fn validate(&self, request: &SendSms) -> Result<(Message, Option<Money>), EngineError> {
         let to = E164::parse(&request.to)
             .map_err(|e| EngineError::invalid("to", format!("{e}: {:?}", request.to)))?;
         if request.body.trim().is_empty() {
@@ -306,7 +325,7 @@ impl Engine {
                     format!("1 to {MAX_KEY_LEN} characters"),
                 ))
             }
-            Some(k) => Some(k.to_owned()),
+            Some(k) => Some(scoped_key(request.sent_by.as_deref(), k)),
         };
         let directory = self.inner.directory.borrow().clone();
         let pinned = match request.provider.as_deref().map(str::trim) {
@@ -331,8 +350,9 @@ impl Engine {
                 "no active provider is configured".into(),
             ));
         }
+        let estimated_cost = estimated_cost(&directory, pinned.as_deref(), text.segments);
         let now = Utc::now();
-        Ok(Message {
+        let message = Message {
             id: MessageId::generate(),
             to,
             body: text.body,
@@ -340,6 +360,7 @@ impl Engine {
             sender,
             pinned_provider: pinned,
             idempotency_key: key,
+            sent_by: request.sent_by.clone(),
             status: MessageStatus::Queued,
             provider: None,
             provider_message_id: None,
@@ -359,7 +380,8 @@ impl Engine {
                 provider: None,
                 error: None,
             }],
-        })
+        };
+        Ok((message, estimated_cost))
     }
 
     pub async fn message(&self, id: &str) -> Result<Message, EngineError> {
@@ -393,6 +415,14 @@ impl Engine {
                     .store
                     .message(id)
                     .await?
+                    .filter(|m| {
+                        // A caller confined to its own messages cannot follow another's.
+                        filter
+                            .messages
+                            .sent_by
+                            .as_ref()
+                            .is_none_or(|name| m.sent_by.as_deref() == Some(name.as_str()))
+                    })
                     .ok_or_else(|| EngineError::not_found("message", id.as_str()))?,
             ),
             None => None,
@@ -525,6 +555,24 @@ fn valid_sender(field: &'static str, raw: Option<&str>) -> Result<Option<String>
 }
 
 /// The answer to a repeated idempotency key: the first message when the request is the same.
+/// What a message of `segments` parts is expected to cost: at the highest price per part that
+/// an active provider states (`price_per_segment_cents`), or the pinned one's; `None` when none
+/// states a price.
+fn estimated_cost(
+    directory: &[crate::router::ProviderView],
+    pinned: Option<&str>,
+    segments: u32,
+) -> Option<Money> {
+    directory
+        .iter()
+        .filter(|p| p.config.is_active && pinned.is_none_or(|slug| p.config.slug == slug))
+        .filter_map(|p| p.config.settings.get("price_per_segment_cents")?.as_f64())
+        .filter(|price| price.is_finite() && *price >= 0.0)
+        .map(Money::from_cents)
+        .max()
+        .map(|price| price * segments)
+}
+
 fn replay(first: Message, request: &Message) -> Result<Message, EngineError> {
     if same_request(&first, request) {
         Ok(first)

@@ -15,8 +15,13 @@ pub enum EngineError {
     /// No active provider can take this message (none configured, all down, or the pinned one is).
     #[error("{0}")]
     NoProvider(String),
-    #[error("rate limited; retry after {} s", retry_after.as_secs())]
-    RateLimited { retry_after: Duration },
+    /// Over a limit: `reason` says which (the token's rate, its daily spend, the recipient's
+    /// allowance), never whose number.
+    #[error("rate limited ({reason}); retry after {} s", retry_after.as_secs())]
+    RateLimited {
+        retry_after: Duration,
+        reason: String,
+    },
     /// Not accepted, safe to retry: the store or the engine cannot take it right now.
     #[error("temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -121,6 +121,7 @@ mod tests {
             sender: None,
             pinned_provider: None,
             idempotency_key: None,
+            sent_by: None,
             status,
             provider: None,
             provider_message_id: None,

@@ -44,8 +44,13 @@ pub enum ApiError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("rate limited; retry after {} s", retry_after_secs(*.retry_after))]
-    RateLimited { retry_after: Duration },
+    /// `reason` names the limit (the token's request or send rate, its daily spend, the
+    /// recipient's allowance), never whose number.
+    #[error("rate limited ({reason}); retry after {} s", retry_after_secs(*.retry_after))]
+    RateLimited {
+        retry_after: Duration,
+        reason: String,
+    },
     /// No active provider can take the message.
     #[error("{0}")]
     NoProvider(String),
@@ -95,7 +100,13 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound { what, id } => Self::NotFound { what, id },
             EngineError::Conflict(reason) => Self::Conflict(reason),
             EngineError::NoProvider(reason) => Self::NoProvider(reason),
-            EngineError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            EngineError::RateLimited {
+                retry_after,
+                reason,
+            } => Self::RateLimited {
+                retry_after,
+                reason,
+            },
             EngineError::Unavailable(cause) => Self::Unavailable(cause),
             EngineError::Internal(cause) => Self::Internal(cause),
         }
@@ -134,7 +145,7 @@ impl ErrorExtensions for ApiError {
             ext.set("code", self.code());
             match self {
                 Self::InvalidInput { field, .. } => ext.set("field", field.as_str()),
-                Self::RateLimited { retry_after } => {
+                Self::RateLimited { retry_after, .. } => {
                     ext.set("retryAfter", retry_after_secs(*retry_after))
                 }
                 _ => {}
@@ -271,6 +282,7 @@ mod tests {
             (
                 EngineError::RateLimited {
                     retry_after: Duration::from_secs(3),
+                    reason: "the token's send rate".into(),
                 },
                 "RATE_LIMITED",
             ),
@@ -292,12 +304,18 @@ mod tests {
 
     #[test]
     fn rate_limited_says_when_to_retry_in_whole_seconds() {
-        let (_, ext) = code_of(ApiError::RateLimited {
+        let (message, ext) = code_of(ApiError::RateLimited {
             retry_after: Duration::from_millis(2_100),
+            reason: "the token's request rate".into(),
         });
+        assert_eq!(
+            message,
+            "rate limited (the token's request rate); retry after 3 s"
+        );
         assert_eq!(ext["retryAfter"], 3);
         let (_, ext) = code_of(ApiError::RateLimited {
             retry_after: Duration::ZERO,
+            reason: "the token's request rate".into(),
         });
         assert_eq!(ext["retryAfter"], 1);
     }

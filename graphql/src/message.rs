@@ -2,7 +2,7 @@
 //! `messageUpdates` subscription, with the `Message` type and its enums.
 
 use crate::{
-    context::{engine, Permission, RoleGuard},
+    context::{engine, Caller, Permission, Role, RoleGuard},
     error::{ApiError, IntoGraphql},
     scalars::{decode_cursor, encode_cursor, DateTime},
 };
@@ -210,9 +210,10 @@ impl Message {
         }
     }
 
-    /// The text as sent (Unicode NFC). A viewer does not read an OTP's code: `[OTP hidden]`.
+    /// The text as sent (Unicode NFC). Only admins read an OTP's text: everyone else, the
+    /// service that sent it included, reads `[OTP hidden]`.
     async fn body(&self, ctx: &Context<'_>) -> String {
-        if is_viewer(ctx) && self.0.message_type == domain::MessageType::Otp {
+        if !is_admin(ctx) && self.0.message_type == domain::MessageType::Otp {
             HIDDEN_OTP.to_owned()
         } else {
             self.0.body.clone()
@@ -291,6 +292,7 @@ impl Message {
     }
 
     /// Every status change, oldest first.
+    #[graphql(complexity = "crate::limits::EVENTS_PER_MESSAGE * child_complexity + 1")]
     async fn events(&self, ctx: &Context<'_>) -> Vec<MessageEvent> {
         let viewer = is_viewer(ctx);
         self.0
@@ -310,8 +312,44 @@ pub const HIDDEN_OTP: &str = "[OTP hidden]";
 
 /// Viewers read messages with the recipient masked and OTP codes hidden.
 fn is_viewer(ctx: &Context<'_>) -> bool {
-    ctx.data_opt::<crate::context::Caller>()
-        .is_some_and(|c| c.role == crate::context::Role::Viewer)
+    ctx.data_opt::<Caller>()
+        .is_some_and(|c| c.role == Role::Viewer)
+}
+
+fn is_admin(ctx: &Context<'_>) -> bool {
+    ctx.data_opt::<Caller>()
+        .is_some_and(|c| c.role == Role::Admin)
+}
+
+/// Narrows what the caller may list to what its role may read: a service token reads only the
+/// messages it sent; a viewer, who sees numbers masked, may not find who received a message by
+/// filtering on a full number.
+fn confine(ctx: &Context<'_>, filter: &mut domain::MessageFilter) -> Result<(), ApiError> {
+    let Some(caller) = ctx.data_opt::<Caller>() else {
+        return Ok(());
+    };
+    match caller.role {
+        Role::Service => filter.sent_by = Some(caller.name.clone()),
+        Role::Viewer if filter.to.is_some() => {
+            return Err(ApiError::Forbidden {
+                action: "filter messages by recipient",
+            })
+        }
+        Role::Viewer | Role::Admin => {}
+    }
+    Ok(())
+}
+
+/// Whether the caller may read this one message; one it may not is NOT_FOUND, as if unknown.
+fn may_read(ctx: &Context<'_>, message: &domain::Message) -> bool {
+    ctx.data_opt::<Caller>().is_some_and(|caller| {
+        caller.role != Role::Service || message.sent_by.as_deref() == Some(caller.name.as_str())
+    })
+}
+
+/// The name of the calling token, recorded on what it sends.
+fn caller_name(ctx: &Context<'_>) -> Option<String> {
+    ctx.data_opt::<Caller>().map(|caller| caller.name.clone())
 }
 
 impl Message {
@@ -525,6 +563,7 @@ fn domain_filter(
         created_from: created_from.map(|t| t.0),
         created_to: created_to.map(|t| t.0),
         error_kind: error_kind.map(Into::into),
+        sent_by: None,
     })
 }
 
@@ -541,13 +580,23 @@ impl MessageQuery {
     #[graphql(guard = "RoleGuard::new(Permission::ReadMessages)")]
     async fn message(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Message>> {
         let message = engine(ctx)?.message(&id).await.gql()?;
+        if !may_read(ctx, &message) {
+            return Err(ApiError::NotFound {
+                what: "message",
+                id: id.to_string(),
+            })
+            .gql();
+        }
         Ok(Some(Message(Arc::new(message))))
     }
 
     /// Messages matching `filter`, newest first, a page at a time: `first` (default 20, at most
     /// 100) messages after the cursor `after` (a previous page's `endCursor`). Pages neither
     /// skip nor repeat messages while new ones arrive.
-    #[graphql(guard = "RoleGuard::new(Permission::ReadMessages)")]
+    #[graphql(
+        guard = "RoleGuard::new(Permission::ReadMessages)",
+        complexity = "crate::limits::page_cost(first, DEFAULT_PAGE, child_complexity)"
+    )]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -567,7 +616,8 @@ impl MessageQuery {
             .map(|cursor| decode_cursor("after", &cursor))
             .transpose()
             .gql()?;
-        let filter = filter.unwrap_or_default().into_domain().gql()?;
+        let mut filter = filter.unwrap_or_default().into_domain().gql()?;
+        confine(ctx, &mut filter).gql()?;
         let page = engine(ctx)?
             .messages(
                 &filter,
@@ -625,6 +675,7 @@ impl MessageMutation {
                 provider: input.provider,
                 idempotency_key: input.idempotency_key,
                 validity_secs: input.validity,
+                sent_by: caller_name(ctx),
             })
             .await
             .gql()?;
@@ -658,7 +709,8 @@ impl MessageSubscription {
         ctx: &Context<'_>,
         filter: Option<MessageUpdatesFilter>,
     ) -> async_graphql::Result<impl Stream<Item = Message>> {
-        let filter = filter.unwrap_or_default().into_domain().gql()?;
+        let mut filter = filter.unwrap_or_default().into_domain().gql()?;
+        confine(ctx, &mut filter.messages).gql()?;
         let stream = engine(ctx)?.subscribe(filter).await.gql()?;
         Ok(stream.map(Message))
     }

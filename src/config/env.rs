@@ -38,6 +38,9 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("otp_per_recipient_per_hour", EnvKind::Integer),
     ("transactional_per_recipient_per_hour", EnvKind::Integer),
     ("marketing_per_recipient_per_hour", EnvKind::Integer),
+    ("spend_limit_per_token_per_day_cents", EnvKind::Integer),
+    ("graphql_max_mutation_fields", EnvKind::Integer),
+    ("graphql_max_query_fields", EnvKind::Integer),
 ];
 
 pub(super) fn env_value(

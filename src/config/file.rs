@@ -94,6 +94,18 @@ impl Settings {
             "marketing_per_recipient_per_hour",
             int(self.limits.marketing_per_recipient_per_hour),
         );
+        put(
+            "spend_limit_per_token_per_day_cents",
+            int(self.limits.spend_per_token_per_day_cents),
+        );
+        put(
+            "graphql_max_mutation_fields",
+            int(self.root_fields.mutation_fields),
+        );
+        put(
+            "graphql_max_query_fields",
+            int(self.root_fields.query_fields),
+        );
         put("alerts", self.alerts.redacted());
         toml::to_string(&table).unwrap_or_default()
     }

@@ -114,6 +114,20 @@ impl Settings {
         if raw.max_body_bytes == 0 {
             return Err(ConfigError::invalid("max_body_bytes", "must be at least 1"));
         }
+        for (key, value) in [
+            (
+                "graphql_max_mutation_fields",
+                raw.graphql_max_mutation_fields,
+            ),
+            ("graphql_max_query_fields", raw.graphql_max_query_fields),
+        ] {
+            if !(1..=1000).contains(&value) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{value} is outside 1..=1000"),
+                ));
+            }
+        }
         let providers = providers::validate(raw.providers)?;
         let alerts = alerts::validate(raw.alerts)?;
         Ok(Self {
@@ -144,6 +158,11 @@ impl Settings {
                 otp_per_recipient_per_hour: raw.otp_per_recipient_per_hour,
                 transactional_per_recipient_per_hour: raw.transactional_per_recipient_per_hour,
                 marketing_per_recipient_per_hour: raw.marketing_per_recipient_per_hour,
+                spend_per_token_per_day_cents: raw.spend_limit_per_token_per_day_cents,
+            },
+            root_fields: smsgate_graphql::RootFieldLimits {
+                mutation_fields: raw.graphql_max_mutation_fields,
+                query_fields: raw.graphql_max_query_fields,
             },
             alerts,
         })

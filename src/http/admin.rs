@@ -21,14 +21,13 @@ use axum::{
 use serde_json::{json, Value};
 use smsgate_actors::{
     domain::{
-        event::ErrorKind, Message, MessageFilter, MessageId, MessageStatus, MessageType,
-        PageRequest, StatsGroupBy, StatsQuery, E164,
+        event::ErrorKind, MessageFilter, MessageId, MessageStatus, MessageType, PageRequest,
+        StatsGroupBy, StatsQuery, E164,
     },
     EngineError,
 };
 use smsgate_graphql::{
-    message::HIDDEN_OTP, provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot,
-    AuditRecord,
+    provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot, AuditRecord,
 };
 use std::time::Duration;
 
@@ -271,6 +270,10 @@ pub async fn logs(
         ),
     };
     let filter = log_filter(&params)?;
+    if caller.role == Role::Viewer && filter.to.is_some() {
+        // Numbers are masked for viewers: a full-number filter would unmask them.
+        return Err(ApiError::Forbidden { allowed: WRITERS });
+    }
     let page = state
         .engine
         .messages(
@@ -285,29 +288,12 @@ pub async fn logs(
         .has_next_page
         .then(|| page.items.last().map(|m| m.id.to_string()))
         .flatten();
-    let viewer = caller.role == Role::Viewer;
-    let logs: Vec<SmsLog> = page.items.iter().map(|m| log_for(m, viewer)).collect();
+    let logs: Vec<SmsLog> = page
+        .items
+        .iter()
+        .map(|m| SmsLog::read_by(m, caller.role))
+        .collect();
     Ok(Json(json!({ "logs": logs, "next_cursor": next_cursor })))
-}
-
-/// A message as a caller may read it: a viewer gets the recipient masked (`+40755***456`), also
-/// where an error text quotes it, and never an OTP's code.
-fn log_for(m: &Message, viewer: bool) -> SmsLog {
-    let mut log = SmsLog::from(m);
-    if viewer {
-        log.phone_number = m.to.masked();
-        if m.message_type == MessageType::Otp {
-            log.message = HIDDEN_OTP.to_owned();
-        }
-        let errors = log
-            .error
-            .iter_mut()
-            .chain(log.events.iter_mut().filter_map(|e| e.error.as_mut()));
-        for error in errors {
-            error.message = m.to.mask_in(&error.message);
-        }
-    }
-    log
 }
 
 /// A query parameter given with something in it: `?status=` means no filter.
@@ -351,6 +337,7 @@ fn log_filter(params: &LogParams) -> Result<MessageFilter, EngineError> {
                 })
             })
             .transpose()?,
+        sent_by: None,
     })
 }
 

@@ -49,12 +49,18 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        verifier
-            .admit(&caller)
-            .map_err(|retry_after| ApiError::Engine(EngineError::RateLimited { retry_after }))?;
+        verifier.admit(&caller).map_err(|retry_after| {
+            ApiError::Engine(EngineError::RateLimited {
+                retry_after,
+                reason: REQUEST_RATE.to_owned(),
+            })
+        })?;
         Ok(Limited(caller))
     }
 }
+
+/// The reason a request over its token's request rate is refused.
+pub const REQUEST_RATE: &str = "the token's request rate";
 
 /// Refuses (FORBIDDEN) unless the caller's role is one of `allowed`.
 pub fn require(caller: &Caller, allowed: &'static [Role]) -> Result<(), ApiError> {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use smsgate_actors::domain::{Message, MessageType};
+use smsgate_graphql::{message::HIDDEN_OTP, Role};
 
 /// A message as the seed's `sms_logs` documents show it; `status` in lower case.
 #[derive(Debug, Serialize)]
@@ -41,6 +42,28 @@ pub struct SmsEvent {
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl SmsLog {
+    /// A message as a caller of `role` may read it: only an admin reads an OTP's text; a viewer
+    /// also gets the recipient masked (`+40755***456`), where an error text quotes it too.
+    pub fn read_by(m: &Message, role: Role) -> Self {
+        let mut log = Self::from(m);
+        if role != Role::Admin && m.message_type == MessageType::Otp {
+            log.message = HIDDEN_OTP.to_owned();
+        }
+        if role == Role::Viewer {
+            log.phone_number = m.to.masked();
+            let errors = log
+                .error
+                .iter_mut()
+                .chain(log.events.iter_mut().filter_map(|e| e.error.as_mut()));
+            for error in errors {
+                error.message = m.to.mask_in(&error.message);
+            }
+        }
+        log
+    }
 }
 
 impl From<&Message> for SmsLog {

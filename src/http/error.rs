@@ -96,7 +96,7 @@ impl ApiError {
     /// `Retry-After` in whole seconds, rounded up so a client never comes back too early.
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::Engine(EngineError::RateLimited { retry_after }) => {
+            Self::Engine(EngineError::RateLimited { retry_after, .. }) => {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 Some(secs.max(1))
             }
@@ -202,6 +202,7 @@ mod tests {
             (
                 EngineError::RateLimited {
                     retry_after: Duration::from_secs(3),
+                    reason: "the token's send rate".into(),
                 },
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
@@ -239,6 +240,7 @@ mod tests {
     async fn rate_limited_says_when_to_come_back_rounded_up() {
         let (_, headers, body) = answer(EngineError::RateLimited {
             retry_after: Duration::from_millis(2100),
+            reason: "the token's request rate".into(),
         })
         .await;
         assert_eq!(headers[header::RETRY_AFTER], "3");

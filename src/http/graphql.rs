@@ -20,9 +20,12 @@ pub async fn execute(
     request: GraphQLRequest,
 ) -> GraphQLResponse {
     if let Err(retry_after) = state.verifier.admit(&caller) {
-        let error = smsgate_graphql::ApiError::RateLimited { retry_after }
-            .extend()
-            .into_server_error(async_graphql::Pos::default());
+        let error = smsgate_graphql::ApiError::RateLimited {
+            retry_after,
+            reason: crate::http::auth::REQUEST_RATE.to_owned(),
+        }
+        .extend()
+        .into_server_error(async_graphql::Pos::default());
         return async_graphql::Response::from_errors(vec![error]).into();
     }
     state

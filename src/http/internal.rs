@@ -36,13 +36,18 @@ pub async fn send(
             provider: request.provider,
             idempotency_key: request.idempotency_key,
             validity_secs: request.validity_seconds,
+            sent_by: Some(caller.name.clone()),
         })
         .await
         .map_err(rest_field_names)?;
-    Ok((StatusCode::ACCEPTED, Json(SmsLog::from(&message))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SmsLog::read_by(&message, caller.role)),
+    ))
 }
 
-/// `GET /internal/sms/status/{token}`: the message, by smsgate's id.
+/// `GET /internal/sms/status/{token}`: the message, by smsgate's id. A service token reads only
+/// the messages it sent; another's is NOT_FOUND, as if unknown.
 pub async fn status(
     State(state): State<AppState>,
     Limited(caller): Limited,
@@ -50,7 +55,10 @@ pub async fn status(
 ) -> Result<Json<SmsLog>, ApiError> {
     require(&caller, SENDERS)?;
     let message = state.engine.message(&token).await?;
-    Ok(Json(SmsLog::from(&message)))
+    if caller.role == Role::Service && message.sent_by.as_deref() != Some(caller.name.as_str()) {
+        return Err(EngineError::not_found("message", token).into());
+    }
+    Ok(Json(SmsLog::read_by(&message, caller.role)))
 }
 
 /// `GET /internal/sms/balance`: the credit each running provider reports, in eurocents.

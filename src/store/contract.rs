@@ -89,6 +89,7 @@ pub fn queued(to: &str, created_at: DateTime<Utc>) -> Message {
         sender: None,
         pinned_provider: None,
         idempotency_key: None,
+        sent_by: None,
         status: MessageStatus::Queued,
         provider: None,
         provider_message_id: None,

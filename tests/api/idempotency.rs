@@ -119,12 +119,16 @@ async fn the_same_key_with_another_request_is_a_conflict_and_stores_nothing() {
 #[tokio::test]
 async fn the_rest_send_and_graphql_share_keys() {
     let (fake, app) = with_smso().await;
-    let first = app
-        .send_sms(
-            json!({ "to": "+40722111444", "body": "Comanda 12", "type": "TRANSACTIONAL",
-                          "idempotencyKey": "order-12" }),
+    // Keys are scoped to their token: the same token over both.
+    let answer = app
+        .graphql_as(
+            Some(SERVICE),
+            "mutation($input: SendSmsInput!) { sendSms(input: $input) { message { id } } }",
+            json!({ "input": { "to": "+40722111444", "body": "Comanda 12", "type": "TRANSACTIONAL",
+                               "idempotencyKey": "order-12" } }),
         )
         .await;
+    let first = answer["data"]["sendSms"]["message"].clone();
     let response = app
         .client
         .post(app.internal_url("/internal/sms/send"))

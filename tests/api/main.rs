@@ -25,6 +25,7 @@ mod providers_generic;
 mod providers_smso;
 mod providers_twilio;
 mod providers_vonage;
+mod pumping;
 mod rate_limits;
 mod rest;
 mod restart;

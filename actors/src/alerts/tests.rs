@@ -50,6 +50,7 @@ fn message(
         sender: None,
         pinned_provider: None,
         idempotency_key: None,
+        sent_by: None,
         status,
         provider: provider.map(str::to_owned),
         provider_message_id: None,

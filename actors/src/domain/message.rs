@@ -59,7 +59,12 @@ pub struct Message {
     pub sender: Option<String>,
     /// A provider slug the caller pinned: this message is never moved to another provider.
     pub pinned_provider: Option<String>,
+    /// Scoped to the token that sent it (see [`scoped_key`]): another token's same key is
+    /// another request.
     pub idempotency_key: Option<String>,
+    /// The name of the token that sent it (never the token itself); `None` for messages sent
+    /// before tokens were recorded. A service token reads only the messages it sent.
+    pub sent_by: Option<String>,
     pub status: MessageStatus,
     /// The provider of the latest attempt.
     pub provider: Option<String>,
@@ -141,6 +146,8 @@ pub struct MessageFilter {
     pub created_to: Option<DateTime<Utc>>,
     /// The kind of the message's current error.
     pub error_kind: Option<super::event::ErrorKind>,
+    /// Only messages sent by this token (by name): what a service token is confined to.
+    pub sent_by: Option<String>,
 }
 
 impl MessageFilter {
@@ -157,6 +164,10 @@ impl MessageFilter {
             && self
                 .error_kind
                 .is_none_or(|k| m.error.as_ref().is_some_and(|e| e.kind == k))
+            && self
+                .sent_by
+                .as_ref()
+                .is_none_or(|name| m.sent_by.as_deref() == Some(name.as_str()))
     }
 }
 
@@ -171,4 +182,14 @@ pub struct PageRequest {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next_page: bool,
+}
+
+/// The idempotency key as stored: the caller's key within the sending token's name, so two
+/// tokens never share a key space (one token cannot read or block another's requests by
+/// guessing its keys). The unit separator cannot appear in a token name.
+pub fn scoped_key(sent_by: Option<&str>, key: &str) -> String {
+    match sent_by {
+        Some(name) => format!("{name}\u{1f}{key}"),
+        None => key.to_owned(),
+    }
 }

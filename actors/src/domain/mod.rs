@@ -12,7 +12,7 @@ pub mod text;
 
 pub use event::{MessageError, MessageEvent};
 pub use ids::{MessageId, ProviderId};
-pub use message::{Message, MessageFilter, MessageType, Page, PageRequest};
+pub use message::{scoped_key, Message, MessageFilter, MessageType, Page, PageRequest};
 pub use money::Money;
 pub use phone::E164;
 pub use provider::{secret_hint, ProviderConfig, ProviderKind, ProviderSettings};

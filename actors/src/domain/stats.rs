@@ -351,6 +351,7 @@ mod tests {
             sender: None,
             pinned_provider: None,
             idempotency_key: None,
+            sent_by: None,
             status: MessageStatus::Queued,
             provider: Some("smso".into()),
             provider_message_id: None,

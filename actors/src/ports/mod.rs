@@ -13,7 +13,7 @@ pub mod store;
 pub use alerts::{AlertLog, AlertSink};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lease::{InstanceId, LeaseHolder, Leases};
-pub use limits::AcceptLimiter;
+pub use limits::{AcceptLimiter, Admission, Refusal};
 pub use metrics::{EngineMetrics, NoMetrics};
 pub use provider::{
     Balance, DeliveryReport, DeliveryStatus, ProviderError, ProviderErrorKind, ProviderFactory,

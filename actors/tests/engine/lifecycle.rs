@@ -281,18 +281,20 @@ struct CountingLimiter {
 impl smsgate_actors::ports::AcceptLimiter for CountingLimiter {
     fn try_take(
         &self,
-        _: &smsgate_actors::domain::E164,
-        _: MessageType,
-    ) -> Result<(), std::time::Duration> {
+        _: &smsgate_actors::ports::Admission<'_>,
+    ) -> Result<(), smsgate_actors::ports::Refusal> {
         let mut left = self.left.lock().unwrap();
         if *left == 0 {
-            return Err(Duration::from_secs(60));
+            return Err(smsgate_actors::ports::Refusal {
+                retry_after: Duration::from_secs(60),
+                reason: "none left".into(),
+            });
         }
         *left -= 1;
         Ok(())
     }
 
-    fn give_back(&self, _: &smsgate_actors::domain::E164, _: MessageType) {
+    fn give_back(&self, _: &smsgate_actors::ports::Admission<'_>) {
         *self.left.lock().unwrap() += 1;
     }
 }

@@ -111,6 +111,7 @@ fn caught_in_sending(body: &str) -> Message {
         sender: None,
         pinned_provider: None,
         idempotency_key: None,
+        sent_by: None,
         status: MessageStatus::Sending,
         provider: Some("a".into()),
         provider_message_id: None,

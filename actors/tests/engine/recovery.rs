@@ -44,6 +44,7 @@ fn left_over(status: MessageStatus, provider: Option<&str>) -> Message {
         sender: None,
         pinned_provider: None,
         idempotency_key: None,
+        sent_by: None,
         status,
         provider: provider.map(str::to_owned),
         provider_message_id: (status == MessageStatus::Sent).then(|| "old-1".to_owned()),

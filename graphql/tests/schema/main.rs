@@ -11,6 +11,7 @@ mod alerts;
 mod auth;
 mod contract;
 mod errors;
+mod limits;
 mod messages;
 mod providers;
 mod send;

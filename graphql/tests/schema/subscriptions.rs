@@ -16,7 +16,7 @@ async fn a_subscriber_sees_every_status_of_a_message_in_order() {
     let api = spawn_api().await;
     let mut updates = api
         .subscribe(
-            Role::Service,
+            Role::Admin,
             UPDATES,
             json!({ "filter": { "to": "0755 123 456" } }),
         )

@@ -1,8 +1,9 @@
 //! What a viewer reads of messages: recipients masked (+40755***456), in error texts too, and no
-//! OTP codes, in queries and subscriptions alike; admins and services see everything. And the
-//! listing's error-kind filter.
+//! OTP codes, in queries and subscriptions alike; admins see everything. And the listing's
+//! error-kind filter.
 
 use crate::helpers::*;
+use futures::StreamExt;
 use serde_json::json;
 use smsgate_actors::{domain::MessageStatus, ports::ProviderErrorKind};
 use smsgate_graphql::Role;
@@ -48,15 +49,13 @@ async fn a_viewer_reads_masked_recipients_and_no_otp_codes() {
     let plain_node = seen.iter().find(|n| n["id"] == plain.as_str()).unwrap();
     assert_eq!(plain_node["body"], "Your parcel is on its way");
 
-    for role in [Role::Admin, Role::Service] {
-        let full = data(api.execute(Some(role), LIST, json!({})).await);
-        let full = nodes(&full);
-        assert!(full.iter().all(|n| n["to"] == "+40755123456"), "{role:?}");
-        assert!(
-            full.iter().any(|n| n["body"] == "Your code is 482913"),
-            "{role:?}"
-        );
-    }
+    let full = data(api.execute(Some(Role::Admin), LIST, json!({})).await);
+    let full = nodes(&full);
+    assert!(full.iter().all(|n| n["to"] == "+40755123456"));
+    assert!(full.iter().any(|n| n["body"] == "Your code is 482913"));
+    // A service token reads only what it sent (these were sent by the admin).
+    let service = data(api.execute(Some(Role::Service), LIST, json!({})).await);
+    assert!(nodes(&service).is_empty());
 }
 
 #[tokio::test]
@@ -100,4 +99,45 @@ async fn messages_filter_by_error_kind_and_error_texts_are_masked_for_viewers() 
     let as_viewer = data(api.execute(Some(Role::Viewer), LIST, by_kind).await);
     let text = as_viewer.to_string();
     assert!(!text.contains("+40755123456"), "{text}");
+}
+
+#[tokio::test]
+async fn a_service_cannot_follow_a_message_another_token_sent() {
+    let api = spawn_api().await;
+    let id = api
+        .send(send_input("0755123456", "sent by the admin"))
+        .await;
+    let response = api
+        .schema
+        .execute_stream(
+            async_graphql::Request::new(
+                "subscription($id: ID!) { messageUpdates(filter: { id: $id }) { id status } }",
+            )
+            .variables(async_graphql::Variables::from_json(json!({ "id": id })))
+            .data(caller(Role::Service)),
+        )
+        .next()
+        .await
+        .unwrap();
+    assert_eq!(error_code(&response).0, "NOT_FOUND");
+    let own = api
+        .execute(
+            Some(Role::Service),
+            SEND,
+            json!({ "input": send_input("0755123456", "mine") }),
+        )
+        .await;
+    let own = data(own)["sendSms"]["message"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut follow = api.schema.execute_stream(
+        async_graphql::Request::new(
+            "subscription($id: ID!) { messageUpdates(filter: { id: $id }) { id status } }",
+        )
+        .variables(async_graphql::Variables::from_json(json!({ "id": own })))
+        .data(caller(Role::Service)),
+    );
+    let first = data(next(&mut follow).await.unwrap());
+    assert_eq!(first["messageUpdates"]["id"], own.as_str());
 }

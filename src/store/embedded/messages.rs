@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 const INSERT_MESSAGE: &str = "INSERT INTO sms_logs (id, phone_number, message, message_type, \
     sender, pinned_provider, idempotency_key, status, provider, response_token, encoding, \
     segments, cost, attempts, error_kind, error_message, created_at, updated_at, sent_at, \
-    delivered_at, expires_at) \
+    delivered_at, expires_at, sent_by) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-    ?19, ?20, ?21)";
+    ?19, ?20, ?21, ?22)";
 
 /// The mutable columns; what an insert fixed (recipient, body, type, key, expiry) stays.
 const UPDATE_MESSAGE: &str = "UPDATE sms_logs SET status = ?2, provider = ?3, \
@@ -141,6 +141,7 @@ fn insert(conn: &Connection, m: &Message) -> Result<WriteOutcome, StoreError> {
         m.sent_at.as_ref().map(time_to_sql),
         m.delivered_at.as_ref().map(time_to_sql),
         time_to_sql(&m.expires_at),
+        m.sent_by,
     ])
     .map_err(|err| {
         if is_unique_violation(&err) {
@@ -291,6 +292,9 @@ pub(super) fn list(
     }
     if let Some(kind) = filter.error_kind {
         narrow(" AND error_kind = ?", Value::Text(kind.as_str().into()));
+    }
+    if let Some(sent_by) = &filter.sent_by {
+        narrow(" AND sent_by = ?", Value::Text(sent_by.clone()));
     }
     if let Some(after) = &page.after {
         narrow(" AND id < ?", Value::Text(after.as_str().into()));

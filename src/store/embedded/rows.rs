@@ -61,7 +61,7 @@ pub(super) fn error_message_to_sql(error: Option<&MessageError>) -> Option<&str>
 pub(super) const MESSAGE_COLUMNS: &str = "id, phone_number, message, message_type, sender, \
     pinned_provider, idempotency_key, status, provider, response_token, encoding, segments, \
     cost, attempts, error_kind, error_message, created_at, updated_at, sent_at, delivered_at, \
-    expires_at";
+    expires_at, sent_by";
 
 /// One `sms_logs` row as stored, before it is checked into a `Message`.
 pub(super) struct MessageRow {
@@ -86,6 +86,7 @@ pub(super) struct MessageRow {
     sent_at: Option<String>,
     delivered_at: Option<String>,
     expires_at: String,
+    sent_by: Option<String>,
 }
 
 impl MessageRow {
@@ -112,6 +113,7 @@ impl MessageRow {
             sent_at: row.get(18)?,
             delivered_at: row.get(19)?,
             expires_at: row.get(20)?,
+            sent_by: row.get(21)?,
         })
     }
 
@@ -123,6 +125,7 @@ impl MessageRow {
             sender: self.sender,
             pinned_provider: self.pinned_provider,
             idempotency_key: self.idempotency_key,
+            sent_by: self.sent_by,
             status: parse("status", &self.status, MessageStatus::parse)?,
             provider: self.provider,
             provider_message_id: self.response_token,

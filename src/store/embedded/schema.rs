@@ -196,6 +196,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP INDEX sms_logs_error_kind;
     CREATE INDEX sms_logs_error_kind ON sms_logs (error_kind, id) WHERE error_kind IS NOT NULL;
     ",
+    // 7: the name of the token that sent each message (a service token reads only its own),
+    // walked newest first like the other listing filters. Older messages have none.
+    r"
+    ALTER TABLE sms_logs ADD COLUMN sent_by TEXT;
+    CREATE INDEX sms_logs_sent_by ON sms_logs (sent_by, id) WHERE sent_by IS NOT NULL;
+    ",
 ];
 
 /// The schema version this build writes: the number of migrations.

@@ -115,6 +115,9 @@ pub(super) struct MessageDoc {
     /// Left out when there is none: the unique index on it is partial, over strings only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idempotency_key: Option<String>,
+    /// The name of the token that sent it; absent on older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sent_by: Option<String>,
     status: String,
     provider: Option<String>,
     /// The provider's message id, as the seed names it.
@@ -151,6 +154,7 @@ impl MessageDoc {
             sender: m.sender.clone(),
             pinned_provider: m.pinned_provider.clone(),
             idempotency_key: m.idempotency_key.clone(),
+            sent_by: m.sent_by.clone(),
             status: m.status.as_str().to_owned(),
             provider: m.provider.clone(),
             response_token: m.provider_message_id.clone(),
@@ -192,6 +196,7 @@ impl MessageDoc {
             sender: self.sender,
             pinned_provider: self.pinned_provider,
             idempotency_key: self.idempotency_key,
+            sent_by: self.sent_by,
             status: parse("status", &self.status, MessageStatus::parse)?,
             provider: self.provider,
             provider_message_id: self.response_token,

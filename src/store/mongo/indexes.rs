@@ -42,6 +42,8 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index("phone_number_id", doc! { "phone_number": 1, "_id": -1 }),
                 index("created_at_id", doc! { "created_at": -1, "_id": -1 }),
                 index("error_kind_id", doc! { "error.kind": 1, "_id": -1 }),
+                // A service token's listing: only the messages it sent.
+                index("sent_by_id", doc! { "sent_by": 1, "_id": -1 }),
                 // A statistics rebuild looks for the messages with an event on its day.
                 index("events_at", doc! { "events.at": 1 }),
                 // Delivery receipts name the provider and its message id only.

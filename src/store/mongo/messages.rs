@@ -322,6 +322,9 @@ pub(super) async fn list(
     if let Some(kind) = filter.error_kind {
         query.insert("error.kind", kind.as_str());
     }
+    if let Some(sent_by) = &filter.sent_by {
+        query.insert("sent_by", sent_by.as_str());
+    }
     let mut created = Document::new();
     if let Some(from) = &filter.created_from {
         created.insert("$gte", date(from));

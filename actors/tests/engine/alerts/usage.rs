@@ -181,6 +181,7 @@ fn past(created_at: chrono::DateTime<Utc>) -> smsgate_actors::domain::Message {
         sender: None,
         pinned_provider: None,
         idempotency_key: None,
+        sent_by: None,
         status: MessageStatus::Delivered,
         provider: Some("a".into()),
         provider_message_id: None,
