@@ -110,8 +110,13 @@ impl Application {
 
         let metrics = Arc::new(Metrics::new().context("could not register the metrics")?);
         let limits = Arc::new(
-            RateLimits::new(settings.limits, metrics.registry())
-                .context("could not register the rate-limit metrics")?,
+            match &shared {
+                // Several instances may share the database: so do their limits.
+                Some(mongo) => RateLimits::new(settings.limits, metrics.registry())
+                    .map(|limits| limits.with_shared(Arc::new(mongo.clone()))),
+                None => RateLimits::new(settings.limits, metrics.registry()),
+            }
+            .context("could not register the rate-limit metrics")?,
         );
         let verifier = Arc::new(
             TokenVerifier::new(Some(&admin), Some(&service))

@@ -227,6 +227,7 @@ impl Engine {
         if let Some(limiter) = &self.inner.limiter {
             limiter
                 .try_take(&admission)
+                .await
                 .map_err(|refusal| EngineError::RateLimited {
                     retry_after: refusal.retry_after,
                     reason: refusal.reason,
@@ -235,7 +236,7 @@ impl Engine {
         let result = self.insert(&message).await;
         if !matches!(result, Ok(WriteOutcome::Applied)) {
             if let Some(limiter) = &self.inner.limiter {
-                limiter.give_back(&admission);
+                limiter.give_back(&admission).await;
             }
         }
         match result {

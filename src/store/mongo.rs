@@ -11,6 +11,7 @@
 mod access;
 mod alerts;
 mod changes;
+mod counters;
 mod documents;
 mod indexes;
 mod leases;
@@ -43,6 +44,8 @@ const TOKENS: &str = "api_tokens";
 const AUDIT: &str = "audit_log";
 /// One heartbeat per instance: its lease on the messages it holds (see `leases`).
 const INSTANCES: &str = "sms_instances";
+/// Counters of the limits every instance shares (see `counters`).
+const RATE_LIMITS: &str = "rate_limits";
 
 /// Tries of one transaction. A retry happens when another writer touched the same documents
 /// (a write conflict, labelled transient by the server) or took an idempotency key first. With
@@ -385,6 +388,8 @@ impl Store for MongoStore {
 mod access_tests;
 #[cfg(test)]
 mod change_tests;
+#[cfg(test)]
+mod counter_tests;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]

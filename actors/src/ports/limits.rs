@@ -4,6 +4,7 @@
 //! repeat of an accepted request is answered without using any allowance.
 
 use crate::domain::{MessageType, Money, E164};
+use async_trait::async_trait;
 use std::time::Duration;
 
 /// One message asking to be accepted.
@@ -28,10 +29,12 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// Asynchronous: with several instances the allowances are counted in the shared store.
+#[async_trait]
 pub trait AcceptLimiter: Send + Sync + 'static {
     /// Takes what one message uses of each allowance, or says which is exhausted. A refusal
     /// takes nothing.
-    fn try_take(&self, admission: &Admission<'_>) -> Result<(), Refusal>;
+    async fn try_take(&self, admission: &Admission<'_>) -> Result<(), Refusal>;
     /// Gives back what `try_take` took for a message that was not accepted after all.
-    fn give_back(&self, admission: &Admission<'_>);
+    async fn give_back(&self, admission: &Admission<'_>);
 }

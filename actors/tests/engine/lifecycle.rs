@@ -278,8 +278,9 @@ struct CountingLimiter {
     left: std::sync::Mutex<u32>,
 }
 
+#[async_trait::async_trait]
 impl smsgate_actors::ports::AcceptLimiter for CountingLimiter {
-    fn try_take(
+    async fn try_take(
         &self,
         _: &smsgate_actors::ports::Admission<'_>,
     ) -> Result<(), smsgate_actors::ports::Refusal> {
@@ -294,7 +295,7 @@ impl smsgate_actors::ports::AcceptLimiter for CountingLimiter {
         Ok(())
     }
 
-    fn give_back(&self, _: &smsgate_actors::ports::Admission<'_>) {
+    async fn give_back(&self, _: &smsgate_actors::ports::Admission<'_>) {
         *self.left.lock().unwrap() += 1;
     }
 }

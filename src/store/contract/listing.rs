@@ -69,6 +69,7 @@ pub async fn every_filter_narrows_the_listing(store: &dyn Store) {
             let mut m = in_status(numbers[i % 3], at, statuses[i % 4]);
             m.provider = providers[(i / 2) % 3].map(str::to_owned);
             m.message_type = MessageType::ALL[(i / 3) % 3];
+            m.sent_by = [Some("shop"), Some("crm"), None][(i / 4) % 3].map(str::to_owned);
             if i % 8 == 2 {
                 if let Some(error) = &mut m.error {
                     error.kind = ErrorKind::InvalidRecipient;
@@ -125,6 +126,15 @@ pub async fn every_filter_narrows_the_listing(store: &dyn Store) {
             status: Some(Failed),
             ..Default::default()
         },
+        MessageFilter {
+            sent_by: Some("shop".into()),
+            ..Default::default()
+        },
+        MessageFilter {
+            sent_by: Some("crm".into()),
+            message_type: Some(MessageType::Marketing),
+            ..Default::default()
+        },
     ];
     for filter in filters {
         let expected: Vec<MessageId> = all
@@ -143,6 +153,12 @@ pub async fn every_filter_narrows_the_listing(store: &dyn Store) {
             .flat_map(|p| p.items)
             .collect();
         assert_eq!(ids(&listed), expected, "{filter:?}");
+        if let Some(name) = &filter.sent_by {
+            assert!(
+                listed.iter().all(|m| m.sent_by.as_ref() == Some(name)),
+                "the sending token is stored with the message"
+            );
+        }
     }
 
     // The range is [from, to): a message at `from` is in, one at `to` is out.

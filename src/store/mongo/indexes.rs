@@ -4,7 +4,7 @@
 //! Each listing filter the API offers has its own index with `_id` descending behind it, so a
 //! filtered page is an index walk in the listing's order (ids are UUIDv7: newest first by id).
 
-use super::{mongo_error, AUDIT, MESSAGES, PROVIDERS, STATISTICS, TOKENS};
+use super::{mongo_error, AUDIT, MESSAGES, PROVIDERS, RATE_LIMITS, STATISTICS, TOKENS};
 use mongodb::bson::{doc, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
@@ -133,6 +133,17 @@ fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 "day_hour_provider_message_type_unique",
                 doc! { "day": 1, "hour": 1, "provider": 1, "message_type": 1 },
                 IndexOptions::builder().unique(true).build(),
+            )],
+        ),
+        (
+            RATE_LIMITS,
+            // A counter goes once its window is over (the server sweeps about once a minute).
+            vec![named(
+                "expires_at_ttl",
+                doc! { "expires_at": 1 },
+                IndexOptions::builder()
+                    .expire_after(std::time::Duration::ZERO)
+                    .build(),
             )],
         ),
     ]
