@@ -195,6 +195,10 @@ async fn only_admins_read_an_otp_text() {
         .await
         .unwrap();
     assert!(!status.contains("482913"), "{status}");
+    app.wait_for_status(&id, "DELIVERED").await;
+    let logs = smsgate::telemetry::captured_logs();
+    assert!(logs.contains(&id), "the message's life was logged");
+    assert!(!logs.contains("482913"), "the log holds an OTP code");
 }
 
 #[tokio::test]
