@@ -34,6 +34,8 @@ pub enum Mode {
     /// 409 with `Retry-After: 2`: SMSO's throttling.
     Throttled,
     Status500,
+    /// One 500, then `Ok`: a retry is certain to find the provider back, however soon it comes.
+    Status500Once,
     /// Answers after the client's timeout.
     Stall,
     Malformed,
@@ -158,6 +160,10 @@ async fn send(
         )
             .into_response(),
         Mode::Status500 => (StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response(),
+        Mode::Status500Once => {
+            *fake.mode.lock().unwrap() = Mode::Ok;
+            (StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response()
+        }
         Mode::Stall => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             axum::Json(json!({"status": 200, "responseToken": TOKEN})).into_response()
