@@ -149,6 +149,12 @@ impl RateLimits {
         })
     }
 
+    /// The refusal counter of a limit kept elsewhere (`auth`: failed authentications per
+    /// address), so every refusal is in the one `smsgate_rate_limited_total`.
+    pub fn refused_counter(&self, limit: &str) -> prometheus::IntCounter {
+        self.refused.with_label_values(&[limit])
+    }
+
     /// One request by the token named `caller`.
     pub fn check_token(&self, caller: &str) -> Result<(), Duration> {
         let Some(buckets) = &self.per_token else {

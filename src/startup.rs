@@ -5,7 +5,10 @@ use crate::{
     access::AccessStore,
     audit::AuditLog,
     config::{Mode, SecretString, Settings},
-    http::{self, auth::TokenVerifier, AppState},
+    http::{
+        self, auth::TokenVerifier, auth_failures::AuthFailures, graphql_ws::Connections,
+        serve::serve, AppState,
+    },
     metrics::Metrics,
     providers::Factory,
     rate_limit::RateLimits,
@@ -20,12 +23,7 @@ use smsgate_actors::{
     ports::{InstanceId, LeaseHolder, Store, StoreError},
     Engine, EngineConfig, EngineDeps, NewProvider,
 };
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 /// How long open connections (WebSocket subscribers, say) get to close after the engine drained.
@@ -113,10 +111,15 @@ impl Application {
             RateLimits::new(settings.limits, metrics.registry())
                 .context("could not register the rate-limit metrics")?,
         );
+        let failures = AuthFailures::new(
+            settings.guards.auth_failures_per_minute,
+            limits.refused_counter("auth"),
+        );
         let verifier = Arc::new(
             TokenVerifier::new(Some(&admin), Some(&service))
                 .with_store(access.clone())
-                .with_limits(limits.clone()),
+                .with_limits(limits.clone())
+                .with_failure_limit(Arc::new(failures)),
         );
         let engine = Engine::start(EngineDeps {
             store,
@@ -187,6 +190,10 @@ impl Application {
             public_url: settings.public_url.clone(),
             audit,
             limits,
+            guards: settings.guards,
+            ws_connections: Arc::new(Connections::new(
+                settings.guards.ws_max_connections_per_token,
+            )),
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(
@@ -227,22 +234,27 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let public = axum::serve(self.public, http::public_router(self.state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let internal = axum::serve(self.internal, http::internal_router(self.state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let servers =
-            tokio::spawn(
-                async move { tokio::try_join!(public.into_future(), internal.into_future()) },
-            );
+        let header_read = self.state.guards.header_read_timeout();
+        let public = serve(
+            self.public,
+            http::public_router(self.state.clone()),
+            header_read,
+            stopped(stop_rx.clone()),
+        );
+        let internal = serve(
+            self.internal,
+            http::internal_router(self.state.clone()),
+            header_read,
+            stopped(stop_rx.clone()),
+        );
+        let servers = tokio::spawn(async move { tokio::join!(public, internal) });
 
         shutdown.await;
         tracing::info!("shutting down: no new messages; draining provider calls");
         self.engine.shutdown(self.grace).await;
         let _ = stop_tx.send(true);
         match tokio::time::timeout(CONNECTION_GRACE, servers).await {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err(err))) => return Err(err).context("a listener failed"),
+            Ok(Ok(_)) => {}
             Ok(Err(join)) => return Err(join).context("a listener task failed"),
             Err(_) => tracing::warn!("connections still open after the grace period; closing"),
         }

@@ -38,6 +38,14 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("otp_per_recipient_per_hour", EnvKind::Integer),
     ("transactional_per_recipient_per_hour", EnvKind::Integer),
     ("marketing_per_recipient_per_hour", EnvKind::Integer),
+    ("header_read_timeout_ms", EnvKind::Integer),
+    ("request_timeout_ms", EnvKind::Integer),
+    ("auth_failures_per_minute", EnvKind::Integer),
+    ("ws_max_message_bytes", EnvKind::Integer),
+    ("ws_init_timeout_ms", EnvKind::Integer),
+    ("ws_max_connections_per_token", EnvKind::Integer),
+    ("ws_max_subscriptions_per_connection", EnvKind::Integer),
+    ("ws_token_recheck_ms", EnvKind::Integer),
 ];
 
 pub(super) fn env_value(
