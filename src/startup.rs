@@ -169,6 +169,10 @@ impl Application {
             }
         ));
 
+        if let Some(line) = dev_exposed(&settings) {
+            tracing::warn!("{line}");
+            banner.push(format!("warning: {line}"));
+        }
         let public = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("could not listen on {}", settings.listen))?;
@@ -320,6 +324,13 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStor
             })
         }
         None => {
+            // Created here, owner-only, before the store would create it with the umask's mode.
+            crate::secrets::create_private_dir(&settings.data_dir).with_context(|| {
+                format!(
+                    "could not create the data dir {}",
+                    settings.data_dir.display()
+                )
+            })?;
             // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
             let store = Arc::new(embedded()?);
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
@@ -366,8 +377,8 @@ pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<
         Ok(key) => key,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let key = Keyring::generate_key();
-            std::fs::create_dir_all(&settings.data_dir)
-                .and_then(|()| std::fs::write(&path, &key))
+            crate::secrets::create_private_dir(&settings.data_dir)
+                .and_then(|()| crate::secrets::write_private_file(&path, &key))
                 .with_context(|| {
                     format!(
                         "could not keep the dev encryption key in {}",
@@ -383,6 +394,23 @@ pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<
         Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
     };
     Keyring::new([key.as_str()]).with_context(|| format!("the key in {}", path.display()))
+}
+
+/// Dev mode generates tokens, a key and a mock provider and prints the tokens: fine on a
+/// laptop, not on an address other machines reach. Said, not refused (a dev container may
+/// need 0.0.0.0).
+fn dev_exposed(settings: &Settings) -> Option<String> {
+    let exposed: Vec<String> = [settings.listen, settings.internal_listen]
+        .iter()
+        .filter(|addr| !addr.ip().is_loopback())
+        .map(ToString::to_string)
+        .collect();
+    (settings.mode == Mode::Dev && !exposed.is_empty()).then(|| {
+        format!(
+            "dev mode on a non-loopback address ({}): other machines can reach it; use SMSGATE_MODE=prod outside a development machine",
+            exposed.join(", ")
+        )
+    })
 }
 
 /// Where dev mode keeps the key it generated.

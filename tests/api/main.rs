@@ -8,6 +8,7 @@ mod alerts_rest;
 mod audit;
 mod auth;
 mod bad_input;
+mod exposure;
 mod fakes;
 mod faults;
 mod health;
