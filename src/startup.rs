@@ -185,6 +185,7 @@ impl Application {
             schema: smsgate_graphql::schema_builder(engine.clone())
                 .data(audit_port)
                 .extension(crate::metrics::GraphqlOperations::new(metrics.clone()))
+                .extension(http::admin_audit::AdminAudit::new(audit.clone()))
                 .finish(),
             engine: engine.clone(),
             verifier,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_alerts;
+pub mod admin_audit;
 pub mod admin_dto;
 pub mod auth;
 pub mod auth_failures;
@@ -54,7 +55,11 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/api/admin/sms/statistics", get(admin::statistics))
         .route("/api/admin/sms/logs", get(admin::logs))
-        .route("/api/admin/sms/alerts", get(admin_alerts::alerts));
+        .route("/api/admin/sms/alerts", get(admin_alerts::alerts))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_audit::rest_gate,
+        ));
     let webhooks = Router::new()
         .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
         .route(
