@@ -11,7 +11,7 @@
 use crate::{
     audit::AuditLog,
     http::{
-        auth::{Caller, Role},
+        auth::{verify_logged, Caller, Role},
         error::ApiError,
         AppState,
     },
@@ -136,22 +136,18 @@ impl Extension for Gate {
     }
 }
 
-/// Middleware on the REST admin routes: audits an admin's write before it runs (503 when it
-/// cannot be) and a FORBIDDEN answer after. The caller it finds is handed on, so the route's
-/// extractor does not look the token up again.
+/// Middleware on the REST admin routes: authenticates (401 or 429 as the routes would), audits
+/// an admin's write before it runs (503 when it cannot be) and a FORBIDDEN answer after. The
+/// caller is handed on, so the route's extractor does not look the token up again.
 pub async fn rest_gate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let client = crate::http::auth::client_ip(request.extensions());
-    // A blocked address or a bad token: the route's extractor answers (and counts) that.
-    let caller = match state.verifier.check_client(client) {
-        Ok(()) => state.verifier.verify_headers(request.headers()).await.ok(),
-        Err(_) => None,
-    };
-    let Some(caller) = caller else {
-        return next.run(request).await;
+    let caller = match verify_logged(&state.verifier, request.headers(), client).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
     };
     let path = request.uri().path();
     let operation: String = format!("{} {path}", request.method())

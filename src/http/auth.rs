@@ -270,7 +270,9 @@ pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-async fn verify_logged(
+/// The bearer token of `headers`, within `client`'s failed-authentication allowance; a
+/// refusal is logged and counted against the address.
+pub(crate) async fn verify_logged(
     verifier: &TokenVerifier,
     headers: &HeaderMap,
     client: Option<IpAddr>,

@@ -3,12 +3,14 @@
 //! address with too many failed authentications is refused (429) for the rest of the minute.
 
 use crate::helpers::*;
+use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
+use tokio_tungstenite::tungstenite::Message as Ws;
 
 /// Reads until the server closes the connection; panics if it is still open after `within`.
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
@@ -31,6 +33,9 @@ async fn half_a_header_is_cut_off_on_both_listeners() {
             .await
             .unwrap();
         closed_within(&mut stream, Duration::from_secs(5)).await;
+        // Nothing at all, too.
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        closed_within(&mut silent, Duration::from_secs(5)).await;
     }
     // A prompt client is served as before.
     let ok = app.client.get(app.url("/healthz")).send().await.unwrap();
@@ -82,7 +87,7 @@ async fn an_address_with_too_many_failed_authentications_is_refused_for_the_minu
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "RATE_LIMITED");
-    // GraphQL, the WebSocket and the internal listener share the allowance.
+    // GraphQL, the internal listener and the WebSocket share the allowance: 4 refusals.
     let graphql = app
         .client
         .post(app.url("/graphql"))
@@ -100,6 +105,16 @@ async fn an_address_with_too_many_failed_authentications_is_refused_for_the_minu
         .await
         .unwrap();
     assert_eq!(internal.status(), 429);
+    let mut ws = crate::subscription::open(&app).await;
+    ws.send(Ws::text(
+        serde_json::json!({"type": "connection_init", "payload": {"token": ADMIN}}).to_string(),
+    ))
+    .await
+    .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Ws::Close(Some(frame))))) => assert_eq!(u16::from(frame.code), 4429),
+        other => panic!("expected a 4429 close, got {other:?}"),
+    }
 
     let metrics = app
         .client
@@ -111,7 +126,7 @@ async fn an_address_with_too_many_failed_authentications_is_refused_for_the_minu
         .await
         .unwrap();
     assert!(
-        metrics.contains("smsgate_rate_limited_total{limit=\"auth\"} 3"),
+        metrics.contains("smsgate_rate_limited_total{limit=\"auth\"} 4"),
         "{metrics}"
     );
 }
