@@ -7,7 +7,8 @@
 //!
 //! The chain detects changes made to the stored rows; it does not stop someone who can rewrite
 //! the whole tail of the log and recompute every hash after it. Copy `audit verify`'s head hash
-//! somewhere else now and then to catch that too.
+//! somewhere else now and then; `audit verify --head <hash>` then checks the chain still holds
+//! it (anchored), which a rewrite of any entry up to it cannot fake.
 
 use crate::access::AccessStore;
 use chrono::{DateTime, Utc};
@@ -77,6 +78,61 @@ pub enum ChainBreak {
     Unlinked { seq: i64 },
     #[error("entry {seq} was changed after it was written")]
     Edited { seq: i64 },
+    /// The chain is consistent but does not hold the head hash kept earlier: it was rewritten
+    /// (and re-hashed) up to or past that entry, or the kept hash is not from this log.
+    #[error(
+        "the kept head hash {kept} is not in the chain: the log was rewritten since it was kept"
+    )]
+    KeptHeadMissing { kept: String },
+}
+
+/// A chain that verified: its size and head, and where the kept head (if given) is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub count: usize,
+    pub head: String,
+    /// The entry whose hash is the kept head.
+    pub anchored_at: Option<i64>,
+}
+
+impl std::fmt::Display for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "audit log intact: {} entries; head hash {}",
+            self.count, self.head
+        )?;
+        if let Some(seq) = self.anchored_at {
+            write!(
+                f,
+                "; the kept head is entry {seq}, so entries 1 to {seq} are as they were when it was kept"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// [`verify_chain`], then: the chain must hold the `kept` hash (compared case-insensitively,
+/// spaces trimmed, as a person may paste it).
+pub fn verify_anchored(entries: &[ChainEntry], kept: Option<&str>) -> Result<Verified, ChainBreak> {
+    let (count, head) = verify_chain(entries)?;
+    let anchored_at = match kept {
+        None => None,
+        Some(kept) => {
+            let kept = kept.trim().to_ascii_lowercase();
+            let entry = entries.iter().find(|c| c.entry.hash == kept);
+            Some(
+                entry
+                    .map(|c| c.entry.seq)
+                    .ok_or(ChainBreak::KeptHeadMissing { kept })?,
+            )
+        }
+    };
+    Ok(Verified {
+        count,
+        head,
+        anchored_at,
+    })
 }
 
 /// Checks the whole chain, oldest first. Ok holds the number of entries and the head hash.
@@ -138,6 +194,19 @@ impl AuditLog {
                 Err(AuditUnavailable(Box::new(err)))
             }
         }
+    }
+
+    /// [`verify_anchored`] over the stored chain.
+    pub async fn verify_anchored(
+        &self,
+        kept: Option<&str>,
+    ) -> Result<Result<Verified, ChainBreak>, AuditUnavailable> {
+        let chain = self
+            .store
+            .audit_chain()
+            .await
+            .map_err(|e| AuditUnavailable(Box::new(e)))?;
+        Ok(verify_anchored(&chain, kept))
     }
 
     pub async fn verify(&self) -> Result<Result<(usize, String), ChainBreak>, AuditUnavailable> {
@@ -253,6 +322,66 @@ mod tests {
             tamper(&dir, sql);
             assert_eq!(log.verify().await.unwrap(), Err(ChainBreak::Edited { seq: 3 }), "{sql}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_kept_head_anchors_the_chain_and_a_rewritten_log_is_caught() {
+        let (dir, log) = log_with_four_entries().await;
+        let kept = log.verify().await.unwrap().unwrap().1;
+        log.record(AuditRecord {
+            actor: "admin".into(),
+            action: "token.revoked".into(),
+            target: None,
+            before: None,
+            after: None,
+        })
+        .await
+        .unwrap();
+        let verified = log
+            .verify_anchored(Some(&kept.to_uppercase()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((verified.count, verified.anchored_at), (5, Some(4)));
+        assert!(
+            verified.to_string().contains("the kept head is entry 4"),
+            "{verified}"
+        );
+
+        // Someone rewrites entry 2 and re-hashes everything after it: the chain is consistent
+        // again, but no longer holds the kept head.
+        tamper(
+            &dir,
+            "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2",
+        );
+        let chain = log.store.audit_chain().await.unwrap();
+        let mut prev = GENESIS.to_owned();
+        for c in &chain {
+            let hash = entry_hash(
+                &prev,
+                c.entry.seq,
+                &c.at_text,
+                &c.entry.record,
+                c.before_text.as_deref(),
+                c.after_text.as_deref(),
+            );
+            tamper(
+                &dir,
+                &format!(
+                    "UPDATE audit_log SET prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+                    c.entry.seq
+                ),
+            );
+            prev = hash;
+        }
+        assert!(
+            log.verify().await.unwrap().is_ok(),
+            "rewritten consistently"
+        );
+        assert_eq!(
+            log.verify_anchored(Some(&kept)).await.unwrap(),
+            Err(ChainBreak::KeptHeadMissing { kept: kept.clone() })
+        );
     }
 
     #[tokio::test]

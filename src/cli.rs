@@ -58,7 +58,12 @@ pub enum StatsCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum AuditCommand {
     /// Recompute the hash chain; fails naming the first removed or edited entry.
-    Verify,
+    Verify {
+        /// A head hash printed by an earlier `audit verify` and kept elsewhere: the chain must
+        /// still contain it, which shows nothing up to that entry was rewritten since.
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

@@ -7,6 +7,7 @@
 pub mod alerts;
 mod env;
 mod file;
+pub mod guards;
 pub mod providers;
 #[cfg(test)]
 mod tests;
@@ -14,6 +15,7 @@ mod validate;
 
 pub use alerts::AlertSettings;
 pub use file::config_path;
+pub use guards::GuardSettings;
 pub use providers::DeclaredProvider;
 
 use crate::rate_limit::LimitSettings;
@@ -197,6 +199,8 @@ pub struct Settings {
     pub root_fields: smsgate_graphql::RootFieldLimits,
     /// `[alerts]`: rule thresholds and the webhook sink.
     pub alerts: AlertSettings,
+    /// Timeouts, failed authentications per address and the `/graphql/ws` limits.
+    pub guards: GuardSettings,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -234,6 +238,14 @@ struct RawSettings {
     graphql_max_mutation_fields: usize,
     graphql_max_query_fields: usize,
     alerts: Option<toml::Table>,
+    header_read_timeout_ms: u64,
+    request_timeout_ms: u64,
+    auth_failures_per_minute: u32,
+    ws_max_message_bytes: usize,
+    ws_init_timeout_ms: u64,
+    ws_max_connections_per_token: u32,
+    ws_max_subscriptions_per_connection: u32,
+    ws_token_recheck_ms: u64,
 }
 
 impl Settings {

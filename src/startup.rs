@@ -4,29 +4,29 @@
 use crate::{
     access::AccessStore,
     audit::AuditLog,
-    config::{Mode, SecretString, Settings},
-    http::{self, auth::TokenVerifier, AppState},
+    config::{Mode, Settings},
+    http::{
+        self, auth::TokenVerifier, auth_failures::AuthFailures, graphql_ws::Connections,
+        serve::serve, AppState,
+    },
     metrics::Metrics,
     providers::Factory,
     rate_limit::RateLimits,
-    secrets::Keyring,
     store::{mongo::Change, EmbeddedStore, MongoStore},
 };
 use anyhow::Context;
-use chrono::Utc;
-use rand::{distributions::Alphanumeric, Rng};
 use smsgate_actors::{
-    domain::{ProviderConfig, ProviderId, ProviderKind},
+    domain::ProviderConfig,
     ports::{InstanceId, LeaseHolder, Store, StoreError},
     Engine, EngineConfig, EngineDeps, NewProvider,
 };
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
+
+mod dev;
+
+pub use dev::keyring;
+use dev::{dev_exposed, dev_mock, token_or_generate};
 
 /// How long open connections (WebSocket subscribers, say) get to close after the engine drained.
 const CONNECTION_GRACE: Duration = Duration::from_secs(5);
@@ -118,10 +118,15 @@ impl Application {
             }
             .context("could not register the rate-limit metrics")?,
         );
+        let failures = AuthFailures::new(
+            settings.guards.auth_failures_per_minute,
+            limits.refused_counter("auth"),
+        );
         let verifier = Arc::new(
             TokenVerifier::new(Some(&admin), Some(&service))
                 .with_store(access.clone())
-                .with_limits(limits.clone()),
+                .with_limits(limits.clone())
+                .with_failure_limit(Arc::new(failures)),
         );
         let engine = Engine::start(EngineDeps {
             store,
@@ -171,6 +176,10 @@ impl Application {
             }
         ));
 
+        if let Some(line) = dev_exposed(&settings) {
+            tracing::warn!("{line}");
+            banner.push(format!("warning: {line}"));
+        }
         let public = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("could not listen on {}", settings.listen))?;
@@ -183,6 +192,7 @@ impl Application {
             schema: smsgate_graphql::schema_builder_with(engine.clone(), settings.root_fields)
                 .data(audit_port)
                 .extension(crate::metrics::GraphqlOperations::new(metrics.clone()))
+                .extension(http::admin_audit::AdminAudit::new(audit.clone()))
                 .finish(),
             engine: engine.clone(),
             verifier,
@@ -192,6 +202,10 @@ impl Application {
             public_url: settings.public_url.clone(),
             audit,
             limits,
+            guards: settings.guards,
+            ws_connections: Arc::new(Connections::new(
+                settings.guards.ws_max_connections_per_token,
+            )),
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(
@@ -232,22 +246,27 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let public = axum::serve(self.public, http::public_router(self.state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let internal = axum::serve(self.internal, http::internal_router(self.state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let servers =
-            tokio::spawn(
-                async move { tokio::try_join!(public.into_future(), internal.into_future()) },
-            );
+        let header_read = self.state.guards.header_read_timeout();
+        let public = serve(
+            self.public,
+            http::public_router(self.state.clone()),
+            header_read,
+            stopped(stop_rx.clone()),
+        );
+        let internal = serve(
+            self.internal,
+            http::internal_router(self.state.clone()),
+            header_read,
+            stopped(stop_rx.clone()),
+        );
+        let servers = tokio::spawn(async move { tokio::join!(public, internal) });
 
         shutdown.await;
         tracing::info!("shutting down: no new messages; draining provider calls");
         self.engine.shutdown(self.grace).await;
         let _ = stop_tx.send(true);
         match tokio::time::timeout(CONNECTION_GRACE, servers).await {
-            Ok(Ok(Ok(_))) => {}
-            Ok(Ok(Err(err))) => return Err(err).context("a listener failed"),
+            Ok(Ok(_)) => {}
             Ok(Err(join)) => return Err(join).context("a listener task failed"),
             Err(_) => tracing::warn!("connections still open after the grace period; closing"),
         }
@@ -313,6 +332,13 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStor
             })
         }
         None => {
+            // Created here, owner-only, before the store would create it with the umask's mode.
+            crate::secrets::create_private_dir(&settings.data_dir).with_context(|| {
+                format!(
+                    "could not create the data dir {}",
+                    settings.data_dir.display()
+                )
+            })?;
             // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
             let store = Arc::new(embedded()?);
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
@@ -340,59 +366,6 @@ fn relay_changes(store: &MongoStore, engine: &Engine) {
             }
         }
     });
-}
-
-/// The configured keys; in dev mode without any, a key generated once and kept in the data dir
-/// (a new key at every start would make the stored secrets unreadable).
-pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
-    if !settings.encryption_keys.is_empty() {
-        return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))
-            .context("SMSGATE_ENCRYPTION_KEYS");
-    }
-    if settings.mode == Mode::Prod {
-        anyhow::bail!(
-            "SMSGATE_ENCRYPTION_KEYS is required in prod mode (make one with `smsgate keygen`)"
-        );
-    }
-    let path = settings.data_dir.join(DEV_KEY_FILE);
-    let key = match std::fs::read_to_string(&path) {
-        Ok(key) => key,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = Keyring::generate_key();
-            std::fs::create_dir_all(&settings.data_dir)
-                .and_then(|()| std::fs::write(&path, &key))
-                .with_context(|| {
-                    format!(
-                        "could not keep the dev encryption key in {}",
-                        path.display()
-                    )
-                })?;
-            banner.push(format!(
-                "dev mode: generated an encryption key for provider secrets in {} (set SMSGATE_ENCRYPTION_KEYS in prod)",
-                path.display()
-            ));
-            key
-        }
-        Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
-    };
-    Keyring::new([key.as_str()]).with_context(|| format!("the key in {}", path.display()))
-}
-
-/// Where dev mode keeps the key it generated.
-const DEV_KEY_FILE: &str = "dev-encryption.key";
-
-fn token_or_generate(given: Option<&SecretString>, role: &str) -> (SecretString, bool) {
-    match given {
-        Some(token) => (token.clone(), false),
-        None => {
-            let random: String = rand::thread_rng()
-                .sample_iter(&Alphanumeric)
-                .take(40)
-                .map(char::from)
-                .collect();
-            (SecretString::new(format!("sg_{role}_{random}")), true)
-        }
-    }
 }
 
 /// Creates each `[[providers]]` table whose slug is not stored yet, through the engine as
@@ -437,30 +410,4 @@ async fn seed_declared_providers(
         ));
     }
     Ok(())
-}
-
-/// The mock provider dev mode configures when there is none: accepts at once, delivers at once.
-fn dev_mock() -> ProviderConfig {
-    let now = Utc::now();
-    ProviderConfig {
-        id: ProviderId::generate(),
-        name: "Mock (development)".into(),
-        slug: "mock".into(),
-        kind: ProviderKind::Mock,
-        is_active: true,
-        is_default: true,
-        priority: 100,
-        features: vec!["sms".into(), "delivery_reports".into()],
-        sender_id: None,
-        api_base_url: None,
-        credentials: None,
-        api_key_hint: None,
-        settings: serde_json::json!({
-            "latency_ms": 0,
-            "delivery_delay_ms": 0,
-            "price_per_segment_cents": 3.5
-        }),
-        created_at: now,
-        updated_at: now,
-    }
 }

@@ -105,12 +105,10 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
             let audit = AuditLog::new(store.clone());
             Ok(tokens::run(command, store.as_ref(), &audit).await?)
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { head: kept }) => {
             let audit = AuditLog::new(open_store(settings)?);
-            match audit.verify().await? {
-                Ok((count, head)) => Ok(format!(
-                    "audit log intact: {count} entries; head hash {head}"
-                )),
+            match audit.verify_anchored(kept.as_deref()).await? {
+                Ok(verified) => Ok(verified.to_string()),
                 Err(broken) => anyhow::bail!("audit log tampered with: {broken}"),
             }
         }

@@ -41,6 +41,14 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("spend_limit_per_token_per_day_cents", EnvKind::Integer),
     ("graphql_max_mutation_fields", EnvKind::Integer),
     ("graphql_max_query_fields", EnvKind::Integer),
+    ("header_read_timeout_ms", EnvKind::Integer),
+    ("request_timeout_ms", EnvKind::Integer),
+    ("auth_failures_per_minute", EnvKind::Integer),
+    ("ws_max_message_bytes", EnvKind::Integer),
+    ("ws_init_timeout_ms", EnvKind::Integer),
+    ("ws_max_connections_per_token", EnvKind::Integer),
+    ("ws_max_subscriptions_per_connection", EnvKind::Integer),
+    ("ws_token_recheck_ms", EnvKind::Integer),
 ];
 
 pub(super) fn env_value(

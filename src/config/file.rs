@@ -106,6 +106,21 @@ impl Settings {
             "graphql_max_query_fields",
             int(self.root_fields.query_fields),
         );
+        let g = &self.guards;
+        put("header_read_timeout_ms", int(g.header_read_timeout_ms));
+        put("request_timeout_ms", int(g.request_timeout_ms));
+        put("auth_failures_per_minute", int(g.auth_failures_per_minute));
+        put("ws_max_message_bytes", int(g.ws_max_message_bytes));
+        put("ws_init_timeout_ms", int(g.ws_init_timeout_ms));
+        put(
+            "ws_max_connections_per_token",
+            int(g.ws_max_connections_per_token),
+        );
+        put(
+            "ws_max_subscriptions_per_connection",
+            int(g.ws_max_subscriptions_per_connection),
+        );
+        put("ws_token_recheck_ms", int(g.ws_token_recheck_ms));
         put("alerts", self.alerts.redacted());
         toml::to_string(&table).unwrap_or_default()
     }

@@ -1,7 +1,10 @@
 //! Settings::validate: each raw value checked and typed, with the one-line error naming the
 //! setting that is wrong.
 
-use super::{alerts, providers, ConfigError, LogFormat, Mode, RawSettings, SecretString, Settings};
+use super::{
+    alerts, providers, ConfigError, GuardSettings, LogFormat, Mode, RawSettings, SecretString,
+    Settings,
+};
 use crate::rate_limit::LimitSettings;
 use std::net::SocketAddr;
 
@@ -130,6 +133,17 @@ impl Settings {
         }
         let providers = providers::validate(raw.providers)?;
         let alerts = alerts::validate(raw.alerts)?;
+        let guards = GuardSettings {
+            header_read_timeout_ms: raw.header_read_timeout_ms,
+            request_timeout_ms: raw.request_timeout_ms,
+            auth_failures_per_minute: raw.auth_failures_per_minute,
+            ws_max_message_bytes: raw.ws_max_message_bytes,
+            ws_init_timeout_ms: raw.ws_init_timeout_ms,
+            ws_max_connections_per_token: raw.ws_max_connections_per_token,
+            ws_max_subscriptions_per_connection: raw.ws_max_subscriptions_per_connection,
+            ws_token_recheck_ms: raw.ws_token_recheck_ms,
+        }
+        .validate()?;
         Ok(Self {
             listen,
             internal_listen,
@@ -165,6 +179,7 @@ impl Settings {
                 query_fields: raw.graphql_max_query_fields,
             },
             alerts,
+            guards,
         })
     }
 }

@@ -11,20 +11,24 @@
 //! whole router (it verifies once and leaves the `Caller` in the request's extensions, where the
 //! extractor picks it up). Both need `Arc<TokenVerifier>` reachable from the router's state.
 
-use super::error::ApiError;
+use super::{auth_failures::AuthFailures, error::ApiError};
 use crate::{
     access::{digest, AccessStore},
     config::{SecretString, Settings},
     rate_limit::RateLimits,
 };
 use axum::{
-    extract::{FromRef, FromRequestParts, Request, State},
+    extract::{ConnectInfo, FromRef, FromRequestParts, Request, State},
     http::{header, request::Parts, HeaderMap},
     middleware::Next,
     response::Response,
 };
 use smsgate_actors::EngineError;
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use subtle::ConstantTimeEq;
 
 pub use smsgate_graphql::{Caller, Role};
@@ -95,6 +99,8 @@ pub struct TokenVerifier {
     store: Option<Arc<dyn AccessStore>>,
     /// Per-token request limits, checked by [`Limited`] and the GraphQL endpoint.
     limits: Option<Arc<RateLimits>>,
+    /// Failed authentications per client address; `None`: not limited.
+    failures: Option<Arc<AuthFailures>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -113,6 +119,7 @@ impl TokenVerifier {
             known: Vec::new(),
             store: None,
             limits: None,
+            failures: None,
         };
         let verifier = match admin {
             Some(token) => verifier.with_token(token, Role::Admin, "admin"),
@@ -154,6 +161,31 @@ impl TokenVerifier {
     pub fn with_limits(mut self, limits: Arc<RateLimits>) -> Self {
         self.limits = Some(limits);
         self
+    }
+
+    /// Refuses a client address for a while after too many failed authentications from it.
+    pub fn with_failure_limit(mut self, failures: Arc<AuthFailures>) -> Self {
+        self.failures = Some(failures);
+        self
+    }
+
+    /// Whether `client` may try to authenticate now: Ok, or how long until it may. A client
+    /// with no known address (a test calling the router directly) is not limited.
+    pub fn check_client(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        match (&self.failures, client) {
+            (Some(failures), Some(client)) => failures.check(client, Instant::now()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a refused token against `client`; a store that could not be read is not the
+    /// client's failure.
+    pub fn failed_from(&self, client: Option<IpAddr>, reason: AuthError) {
+        if let (Some(failures), Some(client), false) =
+            (&self.failures, client, reason == AuthError::Unavailable)
+        {
+            failures.failed(client, Instant::now());
+        }
     }
 
     /// One request by `caller`: Ok, or how long to wait.
@@ -231,16 +263,36 @@ where
             return Ok(Authenticated(caller.clone()));
         }
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        verify_logged(&verifier, &parts.headers)
+        verify_logged(&verifier, &parts.headers, client_ip(&parts.extensions))
             .await
             .map(Authenticated)
     }
 }
 
-async fn verify_logged(verifier: &TokenVerifier, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// The peer's address, which the server puts in every request (`ConnectInfo`).
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The bearer token of `headers`, within `client`'s failed-authentication allowance; a
+/// refusal is logged and counted against the address.
+pub(crate) async fn verify_logged(
+    verifier: &TokenVerifier,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
+    verifier.check_client(client).map_err(|retry_after| {
+        ApiError::Engine(EngineError::RateLimited {
+            retry_after,
+            reason: "too many failed authentications from this address".to_owned(),
+        })
+    })?;
     verifier.verify_headers(headers).await.map_err(|reason| {
         // Never the token: only why it was refused.
         tracing::info!(reason = %reason, "unauthenticated request");
+        verifier.failed_from(client, reason);
         ApiError::from(reason)
     })
 }
@@ -252,7 +304,8 @@ pub async fn require_caller(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = verify_logged(&verifier, request.headers()).await?;
+    let client = client_ip(request.extensions());
+    let caller = verify_logged(&verifier, request.headers(), client).await?;
     tracing::debug!(caller = %caller.name, role = caller.role.as_str(), "authenticated");
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

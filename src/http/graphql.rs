@@ -1,15 +1,12 @@
-//! GraphQL over HTTP: POST /graphql (bearer token required), GET /graphql (GraphiQL), and
-//! /graphql/ws (graphql-transport-ws; the token travels in `connection_init`).
+//! GraphQL over HTTP: POST /graphql (bearer token required) and GET /graphql (GraphiQL).
+//! /graphql/ws (graphql-transport-ws) is [`super::graphql_ws`].
 
 use crate::http::{auth::Authenticated, AppState};
-use async_graphql::{
-    http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS},
-    ErrorExtensions,
-};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::{http::GraphiQLSource, ErrorExtensions};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
-    extract::{State, WebSocketUpgrade},
-    response::{Html, IntoResponse, Response},
+    extract::State,
+    response::{Html, IntoResponse},
 };
 
 /// Runs one request as the caller. Over its token's rate, the answer is a GraphQL error with
@@ -42,27 +39,4 @@ pub async fn graphiql() -> impl IntoResponse {
             .subscription_endpoint("/graphql/ws")
             .finish(),
     )
-}
-
-pub async fn websocket(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let verifier = state.verifier.clone();
-            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    // Verified here, asynchronously (named tokens are in the store); the schema
-                    // crate's helper then puts the caller, or the refusal, in place.
-                    let caller = match smsgate_graphql::init_token(&payload) {
-                        Some(token) => verifier.verify(token).await.ok(),
-                        None => None,
-                    };
-                    smsgate_graphql::caller_from_init(&payload, move |_| caller.clone())
-                })
-                .serve()
-        })
 }

@@ -3,15 +3,19 @@
 
 pub mod admin;
 pub mod admin_alerts;
+pub mod admin_audit;
 pub mod admin_dto;
 pub mod auth;
+pub mod auth_failures;
 pub mod dto;
 pub mod error;
 pub mod graphql;
+pub mod graphql_ws;
 pub mod health;
 pub mod internal;
 pub mod layers;
 pub mod openapi;
+pub mod serve;
 pub mod state;
 pub mod webhooks;
 
@@ -24,15 +28,14 @@ use axum::{
 };
 
 /// GraphQL, GraphiQL, the WebSocket endpoint, the seed's admin REST routes, provider webhooks,
-/// health, metrics and the OpenAPI document: what the internet may reach.
+/// health and the OpenAPI document: what the internet may reach.
 pub fn public_router(state: AppState) -> Router {
     let graphql = Router::new()
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
-        .route("/graphql/ws", get(graphql::websocket));
+        .route("/graphql/ws", get(graphql_ws::websocket));
     let ops = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document));
     // The seed's admin routes; each handler checks the caller's role (admin writes, admin and
     // viewer read), the extractor the token.
@@ -52,7 +55,11 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/api/admin/sms/statistics", get(admin::statistics))
         .route("/api/admin/sms/logs", get(admin::logs))
-        .route("/api/admin/sms/alerts", get(admin_alerts::alerts));
+        .route("/api/admin/sms/alerts", get(admin_alerts::alerts))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_audit::rest_gate,
+        ));
     let webhooks = Router::new()
         .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
         .route(
@@ -60,10 +67,12 @@ pub fn public_router(state: AppState) -> Router {
             post(webhooks::vonage).get(webhooks::vonage),
         )
         .route("/webhooks/smso/{provider_id}", post(webhooks::smso));
-    layers::apply(graphql.merge(ops).merge(admin).merge(webhooks), &state).with_state(state)
+    let routes = graphql.merge(ops).merge(admin).merge(webhooks);
+    with_timeout(layers::apply(routes, &state), &state).with_state(state)
 }
 
-/// `/internal/sms/*`: for services on the same host or private network, never the public one.
+/// `/internal/sms/*` and `/metrics`: for services and scrapers on the same host or private
+/// network, never the public one (the metrics tell the traffic, providers and spend).
 pub fn internal_router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/internal/sms/send", post(internal::send))
@@ -75,6 +84,15 @@ pub fn internal_router(state: AppState) -> Router {
         ));
     let ops = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    layers::apply(routes.merge(ops), &state).with_state(state)
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
+    with_timeout(layers::apply(routes.merge(ops), &state), &state).with_state(state)
+}
+
+/// The request timeout, outermost, so a slow body or a slow handler is answered 408 in time.
+fn with_timeout(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    router.layer(middleware::from_fn_with_state(
+        state.guards.request_timeout(),
+        serve::request_timeout,
+    ))
 }

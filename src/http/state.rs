@@ -1,8 +1,8 @@
 //! AppState: what every route handler can reach.
 
 use crate::{
-    audit::AuditLog, http::auth::TokenVerifier, metrics::Metrics, rate_limit::RateLimits,
-    secrets::Keyring,
+    audit::AuditLog, config::GuardSettings, http::auth::TokenVerifier,
+    http::graphql_ws::Connections, metrics::Metrics, rate_limit::RateLimits, secrets::Keyring,
 };
 use axum::extract::FromRef;
 use smsgate_actors::Engine;
@@ -24,6 +24,10 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Per-recipient limits for the REST send (GraphQL gets them through the schema data).
     pub limits: Arc<RateLimits>,
+    /// Timeouts and the `/graphql/ws` limits.
+    pub guards: GuardSettings,
+    /// Open `/graphql/ws` connections per token.
+    pub ws_connections: Arc<Connections>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

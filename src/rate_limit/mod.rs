@@ -108,7 +108,7 @@ impl RateLimits {
             Opts::new(
                 "smsgate_rate_limited_total",
                 "Requests or messages refused by a limit, by limit (token, token_sends, \
-                 recipient, spend).",
+                 recipient, spend, auth).",
             ),
             &["limit"],
         )?;
@@ -143,6 +143,12 @@ impl RateLimits {
     pub fn with_shared(mut self, counters: Arc<dyn SharedCounters>) -> Self {
         self.shared = Some(SharedStore(counters));
         self
+    }
+
+    /// The refusal counter of a limit kept elsewhere (`auth`: failed authentications per
+    /// address), so every refusal is in the one `smsgate_rate_limited_total`.
+    pub fn refused_counter(&self, limit: &str) -> prometheus::IntCounter {
+        self.refused.with_label_values(&[limit])
     }
 
     /// One request by the token named `caller`.

@@ -101,9 +101,28 @@ async fn every_admin_action_is_recorded_with_who_and_what_and_the_chain_verifies
         !answer.to_string().contains(SECRET),
         "the audit log leaks the secret: {answer}"
     );
-    let edges = answer["data"]["auditLog"]["edges"]
+    let all = answer["data"]["auditLog"]["edges"]
         .as_array()
         .unwrap_or_else(|| panic!("{answer}"));
+    // Each admin action is preceded by its `admin.requested` entry (written before it ran).
+    let requested: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["node"]["action"] == "admin.requested")
+        .collect();
+    assert_eq!(requested.len(), 8, "{answer}");
+    assert_eq!(
+        requested.last().unwrap()["node"]["target"],
+        "createProvider"
+    );
+    assert_eq!(
+        requested[2]["node"]["target"],
+        "POST /api/admin/sms/providers/mock/test"
+    );
+    let edges: Vec<Value> = all
+        .iter()
+        .filter(|e| e["node"]["action"] != "admin.requested")
+        .cloned()
+        .collect();
     let seen: Vec<(String, String)> = edges
         .iter()
         .rev()
@@ -184,11 +203,20 @@ async fn every_admin_action_is_recorded_with_who_and_what_and_the_chain_verifies
         "FORBIDDEN"
     );
 
+    // ... and their refusals are recorded.
+    let newest = audit_log(&app, ADMIN, json!(null), 2, None).await;
+    let refusals = newest["data"]["auditLog"]["edges"].as_array().unwrap();
+    for (edge, actor) in refusals.iter().zip(["service", "auditor-view"]) {
+        assert_eq!(edge["node"]["action"], "admin.refused", "{edge}");
+        assert_eq!(edge["node"]["actor"], actor);
+        assert_eq!(edge["node"]["target"], "auditLog");
+    }
+
     // The chain verifies, until an entry is edited in the store.
-    let head = edges[0]["node"]["hash"].as_str().unwrap().to_owned();
+    let head = refusals[0]["node"]["hash"].as_str().unwrap().to_owned();
     let dir = app.stop().await;
     let log = AuditLog::new(Arc::new(EmbeddedStore::open(dir.path()).unwrap()));
-    assert_eq!(log.verify().await.unwrap(), Ok((8, head)));
+    assert_eq!(log.verify().await.unwrap(), Ok((18, head)));
     let conn =
         rusqlite::Connection::open(dir.path().join(smsgate::store::embedded::DB_FILE)).unwrap();
     conn.execute("UPDATE audit_log SET actor = 'admin' WHERE actor = 'ops-bot' AND action = 'provider.activated'", [])
@@ -196,6 +224,110 @@ async fn every_admin_action_is_recorded_with_who_and_what_and_the_chain_verifies
     let broken = log.verify().await.unwrap().unwrap_err();
     assert_eq!(
         broken.to_string(),
-        "entry 5 was changed after it was written"
+        "entry 10 was changed after it was written"
+    );
+}
+
+/// Makes every later audit write fail, as a full disk or a read-only store would.
+fn break_audit_writes(app: &TestApp) {
+    let conn =
+        rusqlite::Connection::open(app.dir.path().join(smsgate::store::embedded::DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'read-only'); END;",
+    )
+    .unwrap();
+}
+
+async fn mock_priority(app: &TestApp) -> i64 {
+    let answer = app
+        .graphql(r#"{ provider(id: "mock") { priority } }"#, json!({}))
+        .await;
+    answer["data"]["provider"]["priority"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
+#[tokio::test]
+async fn an_admin_action_whose_entry_cannot_be_written_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let before = mock_priority(&app).await;
+    break_audit_writes(&app);
+
+    let answer = app
+        .graphql(
+            r#"mutation { updateProvider(id: "mock", input: {priority: 7}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "UNAVAILABLE", "{answer}");
+    assert!(answer["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing was changed"));
+
+    let rest = app
+        .client
+        .put(app.url("/api/admin/sms/providers/mock"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "priority": 8 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 503);
+    let body: Value = rest.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAVAILABLE");
+
+    assert_eq!(mock_priority(&app).await, before, "nothing changed");
+    // Sending messages is not an admin action: it goes on.
+    app.send_sms(json!({ "to": "0755123456", "body": "still sending" }))
+        .await;
+}
+
+#[tokio::test]
+async fn refused_admin_attempts_are_recorded_with_who_and_what() {
+    let app = spawn_app().await;
+    let viewer = app.create_token("curious-viewer", Role::Viewer).await;
+    let answer = app
+        .graphql_as(
+            Some(SERVICE),
+            r#"mutation { updateProvider(id: "mock", input: {priority: 1}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "FORBIDDEN");
+    let rest = app
+        .client
+        .post(app.url("/api/admin/sms/providers/mock/activate"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 403);
+
+    let log = audit_log(&app, ADMIN, json!({ "action": "admin.refused" }), 10, None).await;
+    let entries: Vec<(String, String, String)> = log["data"]["auditLog"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{log}"))
+        .iter()
+        .rev()
+        .map(|e| {
+            let node = &e["node"];
+            (
+                node["actor"].as_str().unwrap().to_owned(),
+                node["target"].as_str().unwrap().to_owned(),
+                node["after"]["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("service".into(), "updateProvider".into(), "service".into()),
+            (
+                "curious-viewer".into(),
+                "POST /api/admin/sms/providers/mock/activate".into(),
+                "viewer".into()
+            ),
+        ]
     );
 }

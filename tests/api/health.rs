@@ -1,4 +1,4 @@
-//! /healthz, /readyz and /metrics answer without a token.
+//! /healthz, /readyz and /metrics answer without a token; /metrics only on the internal listener.
 
 use crate::helpers::spawn_app;
 use serde_json::json;
@@ -13,6 +13,21 @@ async fn health_and_readiness_answer_200() {
 }
 
 #[tokio::test]
+async fn metrics_are_served_on_the_internal_listener_only() {
+    let app = spawn_app().await;
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    let internal = app
+        .client
+        .get(app.internal_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(internal.status(), 200);
+    assert!(internal.text().await.unwrap().contains("smsgate_"));
+}
+
+#[tokio::test]
 async fn metrics_count_messages_by_provider_type_and_status() {
     let app = spawn_app().await;
     let m = app
@@ -22,7 +37,7 @@ async fn metrics_count_messages_by_provider_type_and_status() {
         .await;
     let text = app
         .client
-        .get(app.url("/metrics"))
+        .get(app.internal_url("/metrics"))
         .send()
         .await
         .unwrap()

@@ -8,7 +8,7 @@ use serde_json::json;
 async fn scrape(app: &TestApp) -> Scrape {
     let text = app
         .client
-        .get(app.url("/metrics"))
+        .get(app.internal_url("/metrics"))
         .send()
         .await
         .unwrap()

@@ -68,7 +68,12 @@ async fn the_generic_provider_sends_the_templated_json_and_never_polls() {
     assert_eq!(fake.journal.all().len(), 2, "{:?}", fake.journal.all());
     // The adapter answers a status check without the network, so the fake cannot see one:
     // the engine's metrics count every status call it made.
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.internal_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(
         metrics.contains(r#"operation="send",provider="acme""#),

@@ -10,7 +10,7 @@ use smsgate::http::auth::Role;
 async fn metric(app: &TestApp, line_start: &str) -> String {
     let text = app
         .client
-        .get(app.url("/metrics"))
+        .get(app.internal_url("/metrics"))
         .send()
         .await
         .unwrap()

@@ -33,7 +33,6 @@ pub enum Mode {
     NoCredit,
     /// 409 with `Retry-After: 2`: SMSO's throttling.
     Throttled,
-    Status500,
     /// One 500, then `Ok`: a retry is certain to find the provider back, however soon it comes.
     Status500Once,
     /// Answers after the client's timeout.
@@ -159,7 +158,6 @@ async fn send(
             axum::Json(json!({"status": 409})),
         )
             .into_response(),
-        Mode::Status500 => (StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response(),
         Mode::Status500Once => {
             *fake.mode.lock().unwrap() = Mode::Ok;
             (StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response()

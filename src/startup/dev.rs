@@ -1,0 +1,107 @@
+//! What dev mode generates when it is not given: tokens, the encryption key (kept owner-only
+//! in the data dir), the mock provider; and its warning when it listens beyond loopback.
+
+use crate::{
+    config::{Mode, SecretString, Settings},
+    secrets::Keyring,
+};
+use anyhow::Context;
+use chrono::Utc;
+use rand::{distributions::Alphanumeric, Rng};
+use smsgate_actors::domain::{ProviderConfig, ProviderId, ProviderKind};
+
+/// The configured keys; in dev mode without any, a key generated once and kept in the data dir
+/// (a new key at every start would make the stored secrets unreadable).
+pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
+    if !settings.encryption_keys.is_empty() {
+        return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))
+            .context("SMSGATE_ENCRYPTION_KEYS");
+    }
+    if settings.mode == Mode::Prod {
+        anyhow::bail!(
+            "SMSGATE_ENCRYPTION_KEYS is required in prod mode (make one with `smsgate keygen`)"
+        );
+    }
+    let path = settings.data_dir.join(DEV_KEY_FILE);
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keyring::generate_key();
+            crate::secrets::create_private_dir(&settings.data_dir)
+                .and_then(|()| crate::secrets::write_private_file(&path, &key))
+                .with_context(|| {
+                    format!(
+                        "could not keep the dev encryption key in {}",
+                        path.display()
+                    )
+                })?;
+            banner.push(format!(
+                "dev mode: generated an encryption key for provider secrets in {} (set SMSGATE_ENCRYPTION_KEYS in prod)",
+                path.display()
+            ));
+            key
+        }
+        Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
+    };
+    Keyring::new([key.as_str()]).with_context(|| format!("the key in {}", path.display()))
+}
+
+/// Dev mode generates tokens, a key and a mock provider and prints the tokens: fine on a
+/// laptop, not on an address other machines reach. Said, not refused (a dev container may
+/// need 0.0.0.0).
+pub(super) fn dev_exposed(settings: &Settings) -> Option<String> {
+    let exposed: Vec<String> = [settings.listen, settings.internal_listen]
+        .iter()
+        .filter(|addr| !addr.ip().is_loopback())
+        .map(ToString::to_string)
+        .collect();
+    (settings.mode == Mode::Dev && !exposed.is_empty()).then(|| {
+        format!(
+            "dev mode on a non-loopback address ({}): other machines can reach it; use SMSGATE_MODE=prod outside a development machine",
+            exposed.join(", ")
+        )
+    })
+}
+
+/// Where dev mode keeps the key it generated.
+const DEV_KEY_FILE: &str = "dev-encryption.key";
+
+pub(super) fn token_or_generate(given: Option<&SecretString>, role: &str) -> (SecretString, bool) {
+    match given {
+        Some(token) => (token.clone(), false),
+        None => {
+            let random: String = rand::thread_rng()
+                .sample_iter(&Alphanumeric)
+                .take(40)
+                .map(char::from)
+                .collect();
+            (SecretString::new(format!("sg_{role}_{random}")), true)
+        }
+    }
+}
+
+/// The mock provider dev mode configures when there is none: accepts at once, delivers at once.
+pub(super) fn dev_mock() -> ProviderConfig {
+    let now = Utc::now();
+    ProviderConfig {
+        id: ProviderId::generate(),
+        name: "Mock (development)".into(),
+        slug: "mock".into(),
+        kind: ProviderKind::Mock,
+        is_active: true,
+        is_default: true,
+        priority: 100,
+        features: vec!["sms".into(), "delivery_reports".into()],
+        sender_id: None,
+        api_base_url: None,
+        credentials: None,
+        api_key_hint: None,
+        settings: serde_json::json!({
+            "latency_ms": 0,
+            "delivery_delay_ms": 0,
+            "price_per_segment_cents": 3.5
+        }),
+        created_at: now,
+        updated_at: now,
+    }
+}
