@@ -195,6 +195,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// `[alerts]`: rule thresholds and the webhook sink.
     pub alerts: AlertSettings,
+    /// `outbound_allow`, read: which non-public hosts provider and webhook calls may reach, and
+    /// (prod) that provider URLs are https://.
+    pub outbound: crate::providers::outbound::OutboundPolicy,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -221,6 +224,7 @@ struct RawSettings {
     max_segments: u32,
     shutdown_grace_ms: u64,
     max_body_bytes: usize,
+    outbound_allow: Vec<String>,
     #[serde(default)]
     providers: Vec<providers::RawProvider>,
     rate_limit_per_second: u32,

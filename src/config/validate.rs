@@ -2,7 +2,7 @@
 //! setting that is wrong.
 
 use super::{alerts, providers, ConfigError, LogFormat, Mode, RawSettings, SecretString, Settings};
-use crate::rate_limit::LimitSettings;
+use crate::{providers::outbound::OutboundPolicy, rate_limit::LimitSettings};
 use std::net::SocketAddr;
 
 impl Settings {
@@ -115,7 +115,16 @@ impl Settings {
             return Err(ConfigError::invalid("max_body_bytes", "must be at least 1"));
         }
         let providers = providers::validate(raw.providers)?;
-        let alerts = alerts::validate(raw.alerts)?;
+        let outbound = OutboundPolicy::new(&raw.outbound_allow, mode == Mode::Prod)
+            .map_err(|e| ConfigError::invalid("outbound_allow", e.to_string()))?;
+        let mut alerts = alerts::validate(raw.alerts)?;
+        if let Some(webhook) = &mut alerts.webhook {
+            // An address literal is refused now; a name is checked on what it resolves to.
+            outbound
+                .check_str(&webhook.url, false)
+                .map_err(|e| ConfigError::invalid("alerts.webhook.url", e.to_string()))?;
+            webhook.outbound = outbound.clone();
+        }
         Ok(Self {
             listen,
             internal_listen,
@@ -146,6 +155,7 @@ impl Settings {
                 marketing_per_recipient_per_hour: raw.marketing_per_recipient_per_hour,
             },
             alerts,
+            outbound,
         })
     }
 }
