@@ -249,6 +249,13 @@ fn outbound_allow_is_read_from_the_environment_and_checked() {
     assert!(settings.outbound.allows_host("relay.internal", Some(443)));
     assert!(settings.outbound.allows_host("10.20.1.1", Some(80)));
     assert!(!settings.outbound.allows_host("127.0.0.1", Some(80)));
+    assert!(
+        settings
+            .redacted_toml()
+            .contains(r#"outbound_allow = ["relay.internal", "10.20.0.0/16"]"#),
+        "{}",
+        settings.redacted_toml()
+    );
     let err = load_err(None, &[("SMSGATE_OUTBOUND_ALLOW", "10.0.0.0/40")]);
     assert!(err.contains("outbound_allow"), "{err}");
 }

@@ -81,6 +81,8 @@ pub enum UrlRefusal {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboundPolicy {
     allow: Vec<Entry>,
+    /// The entries as the operator wrote them, for `smsgate config check`.
+    listed: Vec<String>,
     https_only: bool,
 }
 
@@ -88,31 +90,25 @@ impl OutboundPolicy {
     /// Reads `outbound_allow` entries: `host`, `host:port`, an address, `ip:port`, `[v6]:port`
     /// or a CIDR range.
     pub fn new<S: AsRef<str>>(entries: &[S], https_only: bool) -> Result<Self, BadAllowEntry> {
-        let allow = entries
+        let listed: Vec<String> = entries
             .iter()
-            .map(|e| e.as_ref().trim())
+            .map(|e| e.as_ref().trim().to_owned())
             .filter(|e| !e.is_empty())
-            .map(parse_entry)
+            .collect();
+        let allow = listed
+            .iter()
+            .map(|e| parse_entry(e))
             .collect::<Result<_, _>>()?;
-        Ok(Self { allow, https_only })
+        Ok(Self {
+            allow,
+            listed,
+            https_only,
+        })
     }
 
-    /// Allows everything an address may be: for tests that reach fakes on loopback and do not
-    /// test the policy itself.
-    pub fn allow_loopback() -> Self {
-        Self {
-            allow: vec![
-                Entry::Net {
-                    net: Cidr::single(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-                    port: None,
-                },
-                Entry::Name {
-                    host: "localhost".to_owned(),
-                    port: None,
-                },
-            ],
-            https_only: false,
-        }
+    /// The `outbound_allow` entries, as written.
+    pub fn listed(&self) -> &[String] {
+        &self.listed
     }
 
     /// Whether the operator listed this URL's host (and port). Names match names only and
