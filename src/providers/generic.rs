@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub struct GenericSettings {
     /// Where sends go; `api_base_url` of the provider is used when this is not set.
     pub url: Option<String>,
-    /// `POST` (default), `PUT` or `GET`.
+    /// `POST` (default), `PUT`, `PATCH` or `GET`.
     pub method: String,
     /// Extra request headers; values may use `{credentials.NAME}`.
     pub headers: BTreeMap<String, String>,
