@@ -201,6 +201,9 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Timeouts, failed authentications per address and the `/graphql/ws` limits.
     pub guards: GuardSettings,
+    /// `outbound_allow`, read: which non-public hosts provider and webhook calls may reach, and
+    /// (prod) that provider URLs are https://.
+    pub outbound: crate::providers::outbound::OutboundPolicy,
 }
 
 /// The merged table as written, before each value is checked and typed.
@@ -227,6 +230,7 @@ struct RawSettings {
     max_segments: u32,
     shutdown_grace_ms: u64,
     max_body_bytes: usize,
+    outbound_allow: Vec<String>,
     #[serde(default)]
     providers: Vec<providers::RawProvider>,
     rate_limit_per_second: u32,

@@ -131,7 +131,9 @@ impl Application {
         let engine = Engine::start(EngineDeps {
             store,
             providers: Arc::new(
-                Factory::new(keyring.clone()).with_public_url(settings.public_url.clone()),
+                Factory::new(keyring.clone())
+                    .with_public_url(settings.public_url.clone())
+                    .with_outbound(settings.outbound.clone()),
             ),
             metrics: metrics.clone(),
             sealer: keyring.clone(),

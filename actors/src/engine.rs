@@ -114,6 +114,8 @@ struct Inner {
     core: Core,
     store: Arc<dyn Store>,
     sealer: Arc<dyn SecretSealer>,
+    /// Checks provider configurations before they are stored (the same factory builds them).
+    checker: Arc<dyn ProviderFactory>,
     bus: UpdateBus,
     directory: watch::Receiver<Directory>,
     config: EngineConfig,
@@ -138,7 +140,7 @@ impl Engine {
             Supervisor,
             SupervisorArgs {
                 store: deps.store.clone(),
-                factory: deps.providers,
+                factory: deps.providers.clone(),
                 metrics: deps.metrics,
                 bus: bus.clone(),
                 router: RouterConfig {
@@ -161,6 +163,7 @@ impl Engine {
                 core,
                 store: deps.store,
                 sealer: deps.sealer,
+                checker: deps.providers,
                 bus,
                 directory,
                 config: deps.config,

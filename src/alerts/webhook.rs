@@ -9,8 +9,14 @@
 //! - Bounded: notices wait in a queue of `queue` places; when a dead receiver lets it fill, new
 //!   notices are dropped (and logged) rather than grow memory. They stay in `alertHistory`.
 //! - The secret is never logged, nor put in an error.
+//! - Outbound policy: no redirects, and a URL that is or resolves to a loopback, private or
+//!   metadata address is refused unless listed in `outbound_allow` (see `providers::outbound`).
 
-use crate::{config::SecretString, metrics::AlertSeries};
+use crate::{
+    config::SecretString,
+    metrics::AlertSeries,
+    providers::outbound::{client::SendError, GuardedClient, OutboundPolicy},
+};
 use hmac::Mac;
 use smsgate_actors::{alerts::Alert, ports::AlertSink};
 use std::{sync::Arc, time::Duration};
@@ -33,6 +39,8 @@ pub struct WebhookSettings {
     pub backoff_max: Duration,
     /// Notices that may wait for delivery.
     pub queue: usize,
+    /// Which addresses the URL may reach (`outbound_allow`).
+    pub outbound: OutboundPolicy,
 }
 
 /// The signature header's value for `body` sent at `timestamp` (unix seconds).
@@ -99,10 +107,7 @@ impl WebhookSink {
         settings: WebhookSettings,
         metrics: Option<AlertSeries>,
     ) -> Result<Arc<Self>, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("smsgate/", env!("CARGO_PKG_VERSION"), " alerts"))
-            .timeout(settings.timeout)
-            .build()?;
+        let client = client(&settings)?;
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
         tokio::spawn(deliver_all(client, settings, rx, metrics.clone()));
         Ok(Arc::new(Self { tx, metrics }))
@@ -121,6 +126,16 @@ impl AlertSink for WebhookSink {
             }
         }
     }
+}
+
+/// The client notices go out through: the settings' timeout, under the outbound policy.
+pub fn client(settings: &WebhookSettings) -> Result<GuardedClient, reqwest::Error> {
+    let builder = || {
+        reqwest::Client::builder()
+            .user_agent(concat!("smsgate/", env!("CARGO_PKG_VERSION"), " alerts"))
+            .timeout(settings.timeout)
+    };
+    GuardedClient::build(builder, Arc::new(settings.outbound.clone()), false)
 }
 
 /// What became of one notice.
@@ -151,7 +166,7 @@ impl Delivery {
 }
 
 async fn deliver_all(
-    client: reqwest::Client,
+    client: GuardedClient,
     settings: WebhookSettings,
     mut rx: mpsc::Receiver<Arc<Alert>>,
     metrics: Option<AlertSeries>,
@@ -177,7 +192,7 @@ async fn deliver_all(
 
 /// Sends one notice, retrying as the module says.
 pub async fn deliver(
-    client: &reqwest::Client,
+    client: &GuardedClient,
     settings: &WebhookSettings,
     alert: &Alert,
 ) -> Delivery {
@@ -196,13 +211,12 @@ pub async fn deliver(
             tracing::error!(alert.id = %alert.id, "the alert webhook secret cannot key an HMAC");
             return Delivery::GaveUp { attempts: 0 };
         };
-        let result = client
+        let request = client
             .post(&settings.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
-            .body(body.clone())
-            .send()
-            .await;
+            .body(body.clone());
+        let result = client.send(request).await;
         match result {
             Ok(reply) if reply.status().is_success() => {
                 return Delivery::Delivered { attempts: attempt }
@@ -219,7 +233,12 @@ pub async fn deliver(
             Ok(reply) => {
                 tracing::warn!(alert.id = %alert.id, attempt, status = reply.status().as_u16(), "alert webhook failed; retrying");
             }
-            Err(err) => {
+            Err(SendError::Refused(refused)) => {
+                // Another try would be refused the same way.
+                tracing::error!(alert.id = %alert.id, attempt, error.message = %refused, "the alert webhook's address is refused by the outbound policy; the notice is dropped");
+                return Delivery::GaveUp { attempts: attempt };
+            }
+            Err(SendError::Http(err)) => {
                 // Without the URL: it may carry a token in its query.
                 let err = err.without_url();
                 tracing::warn!(alert.id = %alert.id, attempt, error.message = %err, "alert webhook unreachable; retrying");

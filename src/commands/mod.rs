@@ -38,6 +38,8 @@ pub fn cli_actor() -> String {
 pub struct Offline {
     pub store: Arc<EmbeddedStore>,
     pub keyring: Arc<Keyring>,
+    /// Provider changes are checked by the adapters under this policy, as the server does.
+    pub outbound: crate::providers::outbound::OutboundPolicy,
 }
 
 fn open_store(settings: &Settings) -> anyhow::Result<Arc<EmbeddedStore>> {
@@ -59,7 +61,11 @@ impl Offline {
         for note in notes {
             eprintln!("{note}");
         }
-        Ok(Self { store, keyring })
+        Ok(Self {
+            store,
+            keyring,
+            outbound: settings.outbound.clone(),
+        })
     }
 
     pub fn audit(&self) -> AuditLog {
@@ -68,7 +74,9 @@ impl Offline {
 
     pub fn catalog(&self) -> ProviderCatalog {
         let sealer: Arc<dyn SecretSealer> = self.keyring.clone();
-        ProviderCatalog::new(self.store.clone(), sealer)
+        let checker = crate::providers::Factory::new(self.keyring.clone())
+            .with_outbound(self.outbound.clone());
+        ProviderCatalog::new(self.store.clone(), sealer).with_checker(Arc::new(checker))
     }
 }
 

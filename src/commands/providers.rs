@@ -350,6 +350,52 @@ mod tests {
         assert_eq!(store.providers().await.unwrap().len(), 1);
     }
 
+    #[tokio::test]
+    async fn the_command_line_refuses_what_the_adapter_would_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Keyring::generate_key();
+        let offline = crate::commands::Offline {
+            store: Arc::new(EmbeddedStore::open(dir.path()).unwrap()),
+            keyring: Arc::new(Keyring::new([key.as_str()]).unwrap()),
+            outbound: Default::default(),
+        };
+        let catalog = offline.catalog();
+        let smso = |settings: serde_json::Value, url: Option<&str>| NewProvider {
+            name: "SMSO".into(),
+            slug: "smso".into(),
+            kind: Some(ProviderKind::Smso),
+            api_base_url: url.map(str::to_owned),
+            credentials: Some(json!({ "apiKey": SECRET })),
+            settings: Some(settings),
+            ..NewProvider::default()
+        };
+        for (new, expected) in [
+            (
+                smso(json!({"connect_timeout_ms": 0}), None),
+                "settings.connect_timeout_ms",
+            ),
+            (
+                smso(json!({"credit_unit": 5}), None),
+                "settings.credit_unit",
+            ),
+            (
+                smso(json!({}), Some("http://169.254.169.254/api/v1/")),
+                "apiBaseUrl",
+            ),
+        ] {
+            match add(&catalog, new).await {
+                Err(ProviderCommandError::Refused(EngineError::InvalidInput { field, .. })) => {
+                    assert_eq!(field, expected);
+                }
+                other => panic!("{expected}: not refused: {other:?}"),
+            }
+        }
+        assert!(offline.store.providers().await.unwrap().is_empty());
+        add(&catalog, smso(json!({"credit_unit": "euros"}), None))
+            .await
+            .unwrap();
+    }
+
     #[test]
     fn bad_credentials_json_is_refused_without_echoing_it() {
         let err = parse_json(&format!("{{\"apiKey\": {SECRET}}}"), "credentials").unwrap_err();

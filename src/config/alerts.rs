@@ -124,6 +124,8 @@ pub(super) fn validate(raw: Option<toml::Table>) -> Result<AlertSettings, Config
                         webhook.backoff_max_ms.max(webhook.backoff_base_ms.max(1)),
                     ),
                     queue: webhook.queue,
+                    // Set from `outbound_allow` once the whole configuration is read.
+                    outbound: Default::default(),
                 })
             }
         };

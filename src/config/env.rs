@@ -33,6 +33,7 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("max_segments", EnvKind::Integer),
     ("shutdown_grace_ms", EnvKind::Integer),
     ("max_body_bytes", EnvKind::Integer),
+    ("outbound_allow", EnvKind::List),
     ("rate_limit_per_second", EnvKind::Integer),
     ("rate_limit_burst", EnvKind::Integer),
     ("otp_per_recipient_per_hour", EnvKind::Integer),

@@ -73,6 +73,16 @@ impl Settings {
         put("max_segments", int(self.max_segments));
         put("shutdown_grace_ms", int(self.shutdown_grace_ms));
         put("max_body_bytes", int(self.max_body_bytes));
+        put(
+            "outbound_allow",
+            toml::Value::Array(
+                self.outbound
+                    .listed()
+                    .iter()
+                    .map(|e| toml::Value::String(e.clone()))
+                    .collect(),
+            ),
+        );
         if !self.providers.is_empty() {
             let declared = self.providers.iter().map(DeclaredProvider::redacted);
             put("providers", toml::Value::Array(declared.collect()));

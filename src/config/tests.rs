@@ -238,3 +238,42 @@ fn the_named_file_wins_over_the_environment_and_the_default_file() {
     );
     assert_eq!(config_path(None, Some(from_env)).as_deref(), Some(from_env));
 }
+
+#[test]
+fn outbound_allow_is_read_from_the_environment_and_checked() {
+    let settings = Settings::load_from(
+        None,
+        env(&[("SMSGATE_OUTBOUND_ALLOW", "relay.internal, 10.20.0.0/16")]),
+    )
+    .unwrap();
+    assert!(settings.outbound.allows_host("relay.internal", Some(443)));
+    assert!(settings.outbound.allows_host("10.20.1.1", Some(80)));
+    assert!(!settings.outbound.allows_host("127.0.0.1", Some(80)));
+    assert!(
+        settings
+            .redacted_toml()
+            .contains(r#"outbound_allow = ["relay.internal", "10.20.0.0/16"]"#),
+        "{}",
+        settings.redacted_toml()
+    );
+    let err = load_err(None, &[("SMSGATE_OUTBOUND_ALLOW", "10.0.0.0/40")]);
+    assert!(err.contains("outbound_allow"), "{err}");
+}
+
+#[test]
+fn an_alert_webhook_at_a_metadata_address_is_refused_unless_listed() {
+    let file = r#"
+        [alerts.webhook]
+        url = "http://169.254.169.254/latest/meta-data/"
+        secret = "whsec-0123456789"
+    "#;
+    let err = load_err(Some(file), &[]);
+    assert!(err.contains("alerts.webhook.url"), "{err}");
+    assert!(!err.contains("meta-data"), "the path is not echoed: {err}");
+    let listed = Settings::load_from(
+        Some(file),
+        env(&[("SMSGATE_OUTBOUND_ALLOW", "169.254.169.254")]),
+    )
+    .unwrap();
+    assert!(listed.alerts.webhook.is_some());
+}

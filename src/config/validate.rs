@@ -5,7 +5,7 @@ use super::{
     alerts, providers, ConfigError, GuardSettings, LogFormat, Mode, RawSettings, SecretString,
     Settings,
 };
-use crate::rate_limit::LimitSettings;
+use crate::{providers::outbound::OutboundPolicy, rate_limit::LimitSettings};
 use std::net::SocketAddr;
 
 impl Settings {
@@ -132,7 +132,16 @@ impl Settings {
             }
         }
         let providers = providers::validate(raw.providers)?;
-        let alerts = alerts::validate(raw.alerts)?;
+        let outbound = OutboundPolicy::new(&raw.outbound_allow, mode == Mode::Prod)
+            .map_err(|e| ConfigError::invalid("outbound_allow", e.to_string()))?;
+        let mut alerts = alerts::validate(raw.alerts)?;
+        if let Some(webhook) = &mut alerts.webhook {
+            // An address literal is refused now; a name is checked on what it resolves to.
+            outbound
+                .check_str(&webhook.url, false)
+                .map_err(|e| ConfigError::invalid("alerts.webhook.url", e.to_string()))?;
+            webhook.outbound = outbound.clone();
+        }
         let guards = GuardSettings {
             header_read_timeout_ms: raw.header_read_timeout_ms,
             request_timeout_ms: raw.request_timeout_ms,
@@ -180,6 +189,7 @@ impl Settings {
             },
             alerts,
             guards,
+            outbound,
         })
     }
 }

@@ -6,7 +6,10 @@
 //! Credentials (`{"apiKey": ...}` or any object of strings) are placed with `{credentials.NAME}`
 //! in headers only, so a key never ends up in a URL that could be logged.
 
-use super::http::{self, Call, HttpSettings, RateLimiter};
+use super::{
+    http::{self, Call, HttpSettings, RateLimiter},
+    outbound::{GuardedClient, OutboundPolicy},
+};
 use async_trait::async_trait;
 use serde::Deserialize;
 use smsgate_actors::{
@@ -17,13 +20,14 @@ use smsgate_actors::{
     },
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GenericSettings {
     /// Where sends go; `api_base_url` of the provider is used when this is not set.
     pub url: Option<String>,
-    /// `POST` (default), `PUT` or `GET`.
+    /// `POST` (default), `PUT`, `PATCH` or `GET`.
     pub method: String,
     /// Extra request headers; values may use `{credentials.NAME}`.
     pub headers: BTreeMap<String, String>,
@@ -57,9 +61,91 @@ impl Default for GenericSettings {
     }
 }
 
+/// The longest provider message id kept; ids of real APIs are well under it.
+const MAX_ID_LEN: usize = 200;
+
+impl GenericSettings {
+    /// Reads and checks the settings: everything `send` relies on is refused here, not on the
+    /// first message.
+    pub fn from_json(settings: &serde_json::Value) -> Result<Self, ProviderError> {
+        let own: Self = http::parse_settings(settings, "HTTP provider")?;
+        own.method()?;
+        for (name, value) in &own.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(http::invalid_settings(
+                    "headers has a name that is not a header name",
+                ));
+            }
+            // The placeholder is replaced by a secret later; a control character is refused now.
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(http::invalid_settings(
+                    "headers has a value that is not a header value",
+                ));
+            }
+        }
+        if reqwest::header::HeaderValue::from_str(&own.content_type).is_err() {
+            return Err(http::invalid_settings("content_type is not a header value"));
+        }
+        if !own.message_id_pointer.starts_with('/') {
+            return Err(http::invalid_settings(
+                "message_id_pointer must be a JSON pointer starting with /",
+            ));
+        }
+        if own
+            .error_pointer
+            .as_deref()
+            .is_some_and(|p| !p.starts_with('/'))
+        {
+            return Err(http::invalid_settings(
+                "error_pointer must be a JSON pointer starting with / (not the whole answer)",
+            ));
+        }
+        if let Some(url) = &own.url {
+            let ok = reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !ok {
+                return Err(http::invalid_settings(
+                    "url must be an http:// or https:// URL",
+                ));
+            }
+        }
+        if own
+            .transient_statuses
+            .iter()
+            .any(|s| !(100..=599).contains(s))
+        {
+            return Err(http::invalid_settings(
+                "transient_statuses must be HTTP statuses (100 to 599)",
+            ));
+        }
+        Ok(own)
+    }
+
+    /// Where sends go: `url`, else the provider's API base URL.
+    pub fn target(&self, api_base_url: Option<&str>) -> Result<String, ProviderError> {
+        self.url
+            .clone()
+            .or_else(|| api_base_url.map(str::to_owned))
+            .ok_or_else(|| {
+                http::invalid_settings("the HTTP provider needs `url` or an API base URL")
+            })
+    }
+
+    fn method(&self) -> Result<reqwest::Method, ProviderError> {
+        let method = self.method.to_ascii_uppercase();
+        match method.as_str() {
+            "POST" | "PUT" | "GET" | "PATCH" => Ok(reqwest::Method::from_bytes(method.as_bytes())
+                .map_err(|_| http::invalid_settings("method is not an HTTP method"))?),
+            _ => Err(http::invalid_settings(
+                "method must be POST, PUT, PATCH or GET",
+            )),
+        }
+    }
+}
+
 pub struct Generic {
     name: String,
-    client: reqwest::Client,
+    client: GuardedClient,
     url: String,
     method: reqwest::Method,
     headers: Vec<(String, String)>,
@@ -73,20 +159,12 @@ impl Generic {
     pub fn new(
         config: &ProviderConfig,
         credentials: &serde_json::Value,
+        outbound: &Arc<OutboundPolicy>,
     ) -> Result<Self, ProviderError> {
         let settings = HttpSettings::from_json(&config.settings)?;
-        let own: GenericSettings = http::parse_settings(&config.settings, "HTTP provider")?;
-        let url = own
-            .url
-            .clone()
-            .or_else(|| config.api_base_url.clone())
-            .ok_or_else(|| {
-                http::invalid_settings("the HTTP provider needs `url` or an API base URL")
-            })?;
-        let method = reqwest::Method::from_bytes(own.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                http::invalid_settings(format!("method {:?} is not an HTTP method", own.method))
-            })?;
+        let own = GenericSettings::from_json(&config.settings)?;
+        let url = own.target(config.api_base_url.as_deref())?;
+        let method = own.method()?;
         let mut headers = Vec::new();
         for (name, value) in &own.headers {
             let mut value = value.clone();
@@ -101,7 +179,7 @@ impl Generic {
         }
         Ok(Self {
             name: config.name.clone(),
-            client: http::client(&settings)?,
+            client: http::client(&settings, outbound)?,
             url,
             method,
             headers,
@@ -159,10 +237,7 @@ impl SmsProvider for Generic {
         }
         RateLimiter::acquire(self.limiter.as_ref()).await;
         let name = self.name.as_str();
-        let response = call
-            .send()
-            .await
-            .map_err(|err| http::transport_error(name, Call::Send, err))?;
+        let response = http::send(&self.client, name, Call::Send, call).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let text = http::body_text(name, Call::Send, response).await?;
@@ -173,10 +248,7 @@ impl SmsProvider for Generic {
             .as_deref()
             .and_then(|p| answer.as_ref()?.pointer(p))
             .filter(|e| !e.is_null())
-            .map(|e| match e.as_str() {
-                Some(s) => s.to_owned(),
-                None => e.to_string(),
-            });
+            .map(error_words);
         if !status.is_success() {
             let kind = if self.own.transient_statuses.contains(&status.as_u16()) {
                 if status.as_u16() == 429 {
@@ -198,7 +270,7 @@ impl SmsProvider for Generic {
         if let Some(error) = error {
             return Err(ProviderError::new(
                 ProviderErrorKind::Rejected,
-                format!("{name} refused the message: {error}"),
+                format!("{name} refused the message: {}", http::excerpt(&error)),
             ));
         }
         let Some(answer) = answer else {
@@ -207,7 +279,7 @@ impl SmsProvider for Generic {
         let id = answer
             .pointer(&self.own.message_id_pointer)
             .and_then(|v| match v {
-                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::String(s) if s.len() <= MAX_ID_LEN => Some(s.clone()),
                 serde_json::Value::Number(n) => Some(n.to_string()),
                 _ => None,
             })
@@ -241,6 +313,17 @@ impl SmsProvider for Generic {
     /// A generic API has no balance we know how to read: no credit limit is assumed.
     async fn balance(&self) -> Result<Balance, ProviderError> {
         Ok(Balance { credit: None })
+    }
+}
+
+/// What the error pointer found, as the words an error may carry: a text, number or flag. An
+/// object or array is not shown: the pointer may have been set to the whole answer of a URL
+/// that is not an SMS API, and `message.error` must not become a way to read it.
+fn error_words(found: &serde_json::Value) -> String {
+    match found {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => found.to_string(),
+        _ => "an error that is not a text (not shown)".to_owned(),
     }
 }
 

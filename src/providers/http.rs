@@ -4,21 +4,32 @@
 //! `ProviderErrorKind`.
 //!
 //! Error messages built here never carry a secret: no URL (a generic provider's URL may hold a
-//! key), no header, no answer body (some providers echo the key back).
+//! key), no header, no answer body (some providers echo the key back). Text taken from an
+//! answer (a provider's error message) is cut to [`MAX_DETAIL_CHARS`], and answers are read up
+//! to [`MAX_ANSWER_BYTES`]: a provider URL pointed somewhere else cannot fill `message.error`
+//! with what it returned.
 
+use super::outbound::{client::SendError, GuardedClient, OutboundPolicy};
 use reqwest::{header::HeaderMap, StatusCode};
 use serde::Deserialize;
 use smsgate_actors::{
     domain::{Money, ProviderConfig},
     ports::{ProviderError, ProviderErrorKind},
 };
-use std::{sync::Mutex, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::time::Instant;
 
 /// Sent on every provider call, so a provider's support can tell our traffic apart.
 const USER_AGENT: &str = concat!("smsgate/", env!("CARGO_PKG_VERSION"));
 /// When a provider says "slow down" without saying for how long.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The most of an answer that is read; no provider's answer to one call comes near it.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The most of a provider's own words (an error message) that an error carries.
+pub const MAX_DETAIL_CHARS: usize = 200;
 
 /// The settings every HTTP provider reads from its `settings` JSON (the engine reads its own
 /// keys, such as `max_concurrency`, from the same object; unknown keys are left alone).
@@ -77,6 +88,15 @@ impl HttpSettings {
                 )));
             }
         }
+        if let Some(url) = &parsed.public_url {
+            let ok = reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+            if !ok {
+                return Err(invalid_settings(
+                    "public_url must be an http:// or https:// URL",
+                ));
+            }
+        }
         if let Some(price) = parsed.price_per_segment_cents {
             if !(price.is_finite() && price >= 0.0) {
                 return Err(invalid_settings(format!(
@@ -117,21 +137,43 @@ pub fn invalid_settings(reason: impl std::fmt::Display) -> ProviderError {
     )
 }
 
-/// One pooled client per provider, with the timeouts from its settings.
-pub fn client(settings: &HttpSettings) -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-        .timeout(Duration::from_millis(settings.request_timeout_ms))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .map_err(|err| {
-            ProviderError::new(
-                ProviderErrorKind::Rejected,
-                "could not build the HTTP client",
-            )
-            .with_source(err.without_url())
-        })
+/// One pooled client per provider, with the timeouts from its settings, under the outbound
+/// policy (no redirects, forbidden addresses refused).
+pub fn client(
+    settings: &HttpSettings,
+    policy: &Arc<OutboundPolicy>,
+) -> Result<GuardedClient, ProviderError> {
+    let builder = || {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(90))
+    };
+    GuardedClient::build(builder, policy.clone(), true).map_err(|err| {
+        ProviderError::new(
+            ProviderErrorKind::Rejected,
+            "could not build the HTTP client",
+        )
+        .with_source(err.without_url())
+    })
+}
+
+/// Sends a call through the guarded client. A call the outbound policy refuses never left:
+/// `Rejected` (another provider may take the message), naming the host and the setting.
+pub async fn send(
+    client: &GuardedClient,
+    provider: &str,
+    call: Call,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    client.send(request).await.map_err(|err| match err {
+        SendError::Refused(refused) => ProviderError::new(
+            ProviderErrorKind::Rejected,
+            format!("{provider}: {refused}"),
+        ),
+        SendError::Http(err) => transport_error(provider, call, err),
+    })
 }
 
 /// A token bucket: `rate` calls per second, bursts up to one second's worth.
@@ -242,7 +284,11 @@ pub fn status_error(
     detail: Option<&str>,
 ) -> ProviderError {
     let message = match detail {
-        Some(detail) => format!("{provider} answered {}: {detail}", status.as_u16()),
+        Some(detail) => format!(
+            "{provider} answered {}: {}",
+            status.as_u16(),
+            excerpt(detail)
+        ),
         None => format!("{provider} answered {}", status.as_u16()),
     };
     let err = ProviderError::new(kind, message);
@@ -279,12 +325,18 @@ pub fn malformed(
     if call == Call::Send && accepted {
         ProviderError::new(
             ProviderErrorKind::Ambiguous,
-            format!("{provider} accepted the send but its answer could not be read ({err}); not sent again"),
+            format!(
+                "{provider} accepted the send but its answer could not be read ({}); not sent again",
+                excerpt(&err.to_string())
+            ),
         )
     } else {
         ProviderError::new(
             ProviderErrorKind::Unavailable,
-            format!("{provider} gave an answer that could not be read ({err})"),
+            format!(
+                "{provider} gave an answer that could not be read ({})",
+                excerpt(&err.to_string())
+            ),
         )
     }
 }
@@ -306,111 +358,47 @@ pub fn join(base: &str, path: &str) -> String {
     )
 }
 
-/// Reads the body of an answer as text, classifying a broken read like a transport error.
+/// Reads the body of an answer as text, at most [`MAX_ANSWER_BYTES`] of it (the rest is not
+/// read: a cut JSON answer then fails to parse, as a garbled one does), classifying a broken
+/// read like a transport error.
 pub async fn body_text(
     provider: &str,
     call: Call,
-    response: reqwest::Response,
+    mut response: reqwest::Response,
 ) -> Result<String, ProviderError> {
-    response
-        .text()
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|err| transport_error(provider, call, err))
+        .map_err(|err| transport_error(provider, call, err))?
+    {
+        let room = MAX_ANSWER_BYTES - body.len();
+        if chunk.len() >= room {
+            body.extend_from_slice(&chunk[..room]);
+            tracing::warn!(
+                provider,
+                limit = MAX_ANSWER_BYTES,
+                "the answer is larger than the limit; the rest is not read"
+            );
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A provider's own words, cut to [`MAX_DETAIL_CHARS`] on one line, for an error message.
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_DETAIL_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > MAX_DETAIL_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn statuses_map_to_the_design_kinds() {
-        for (status, kind) in [
-            (401, ProviderErrorKind::InvalidCredentials),
-            (403, ProviderErrorKind::InvalidCredentials),
-            (402, ProviderErrorKind::InsufficientCredit),
-            (429, ProviderErrorKind::RateLimited),
-            (500, ProviderErrorKind::Unavailable),
-            (503, ProviderErrorKind::Unavailable),
-            (504, ProviderErrorKind::Timeout),
-            (404, ProviderErrorKind::Rejected),
-        ] {
-            assert_eq!(
-                classify_status(StatusCode::from_u16(status).unwrap()),
-                kind,
-                "{status}"
-            );
-        }
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_or_as_a_date() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert("retry-after", HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
-        headers.insert("retry-after", HeaderValue::from_str(&later).unwrap());
-        let wait = retry_after(&headers).unwrap();
-        assert!(
-            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
-            "{wait:?}"
-        );
-    }
-
-    #[test]
-    fn a_rate_limited_error_carries_its_wait_and_others_do_not() {
-        let mut headers = HeaderMap::new();
-        headers.insert("retry-after", HeaderValue::from_static("3"));
-        let err = status_error(
-            "p",
-            ProviderErrorKind::RateLimited,
-            StatusCode::TOO_MANY_REQUESTS,
-            &headers,
-            None,
-        );
-        assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
-        let err = status_error(
-            "p",
-            ProviderErrorKind::Unavailable,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &headers,
-            None,
-        );
-        assert_eq!(err.retry_after, None);
-        assert_eq!(err.message, "p answered 500");
-    }
-
-    #[test]
-    fn a_garbled_answer_to_a_send_is_ambiguous_but_to_a_status_check_is_retryable() {
-        assert_eq!(
-            malformed("p", Call::Send, true, "x").kind,
-            ProviderErrorKind::Ambiguous
-        );
-        assert_eq!(
-            malformed("p", Call::Send, false, "x").kind,
-            ProviderErrorKind::Unavailable
-        );
-        assert_eq!(
-            malformed("p", Call::Status, true, "x").kind,
-            ProviderErrorKind::Unavailable
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_token_bucket_spaces_calls_past_the_burst() {
-        let limiter = RateLimiter::new(Some(2.0));
-        let start = Instant::now();
-        for _ in 0..4 {
-            RateLimiter::acquire(limiter.as_ref()).await;
-        }
-        // Two in the burst, then one every half second.
-        assert_eq!(start.elapsed(), Duration::from_millis(1_000));
-    }
-
-    #[test]
-    fn join_keeps_exactly_one_slash() {
-        assert_eq!(join("https://a/api/v1/", "/send"), "https://a/api/v1/send");
-        assert_eq!(join("https://a/api/v1", "send"), "https://a/api/v1/send");
-    }
-}
+mod tests;

@@ -3,12 +3,16 @@
 //!
 //! # Layout
 //! - `http`: the shared client builder, rate limiter and error classifier.
+//! - `outbound`: which addresses provider and webhook calls may reach (`outbound_allow`).
+//! - `check`: a configuration checked by the adapters before it is stored.
 //! - `smso`, `twilio`, `vonage`, `generic`: one adapter per wire format.
 //! - `mock`: a provider that sends nothing, for development and tests.
 
+pub mod check;
 pub mod generic;
 pub mod http;
 pub mod mock;
+pub mod outbound;
 pub mod smso;
 pub mod twilio;
 pub mod vonage;
@@ -16,9 +20,11 @@ pub mod vonage;
 pub use mock::{MockProvider, MockSettings};
 
 use crate::secrets::Keyring;
+use outbound::OutboundPolicy;
 use smsgate_actors::{
     domain::{ProviderConfig, ProviderKind},
     ports::{provider::ReportSink, ProviderError, ProviderErrorKind, ProviderFactory, SmsProvider},
+    EngineError,
 };
 use std::{
     collections::HashMap,
@@ -32,6 +38,8 @@ pub struct Factory {
     /// smsgate's public address, for webhook URLs handed to providers (a provider's own
     /// `public_url` setting wins).
     public_url: Option<String>,
+    /// What provider calls may reach; by default no loopback, private or metadata address.
+    outbound: Arc<OutboundPolicy>,
     mocks: Mutex<HashMap<String, Arc<MockProvider>>>,
 }
 
@@ -41,8 +49,15 @@ impl Factory {
         Self {
             keyring,
             public_url: None,
+            outbound: Arc::new(OutboundPolicy::default()),
             mocks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets the outbound policy (`outbound_allow`, and `https://` only in prod).
+    pub fn with_outbound(mut self, outbound: OutboundPolicy) -> Self {
+        self.outbound = Arc::new(outbound);
+        self
     }
 
     /// Sets smsgate's public address, used for webhook URLs (`StatusCallback` and the like).
@@ -104,29 +119,48 @@ impl ProviderFactory for Factory {
             }
             ProviderKind::Smso => {
                 let credentials = self.credentials(config)?;
-                let client = smso::Smso::new(config, &credentials, self.public_url.as_deref())?;
+                let client = smso::Smso::new(
+                    config,
+                    &credentials,
+                    self.public_url.as_deref(),
+                    &self.outbound,
+                )?;
                 tracing::info!(provider = %config.slug, kind = "SMSO", "built the provider client");
                 Ok(Arc::new(client))
             }
             ProviderKind::Twilio => {
                 let credentials = self.credentials(config)?;
-                let client = twilio::Twilio::new(config, &credentials, self.public_url.as_deref())?;
+                let client = twilio::Twilio::new(
+                    config,
+                    &credentials,
+                    self.public_url.as_deref(),
+                    &self.outbound,
+                )?;
                 tracing::info!(provider = %config.slug, kind = "TWILIO", "built the provider client");
                 Ok(Arc::new(client))
             }
             ProviderKind::Vonage => {
                 let credentials = self.credentials(config)?;
-                let client = vonage::Vonage::new(config, &credentials, self.public_url.as_deref())?;
+                let client = vonage::Vonage::new(
+                    config,
+                    &credentials,
+                    self.public_url.as_deref(),
+                    &self.outbound,
+                )?;
                 tracing::info!(provider = %config.slug, kind = "VONAGE", "built the provider client");
                 Ok(Arc::new(client))
             }
             ProviderKind::Http => {
                 let credentials = self.credentials(config)?;
-                let client = generic::Generic::new(config, &credentials)?;
+                let client = generic::Generic::new(config, &credentials, &self.outbound)?;
                 tracing::info!(provider = %config.slug, kind = "HTTP", "built the provider client");
                 Ok(Arc::new(client))
             }
         }
+    }
+
+    fn check(&self, config: &ProviderConfig) -> Result<(), EngineError> {
+        check::check(config, &self.outbound)
     }
 }
 

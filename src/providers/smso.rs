@@ -5,7 +5,10 @@
 //!
 //! SMSO has no idempotency key: a send that times out is `Ambiguous` and never re-sent.
 
-use super::http::{self, Call, HttpSettings, RateLimiter};
+use super::{
+    http::{self, Call, HttpSettings, RateLimiter},
+    outbound::{GuardedClient, OutboundPolicy},
+};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::StatusCode;
@@ -17,6 +20,7 @@ use smsgate_actors::{
         SmsProvider, StatusReport,
     },
 };
+use std::sync::Arc;
 
 pub const DEFAULT_BASE_URL: &str = "https://app.smso.ro/api/v1/";
 const NAME: &str = "SMSO";
@@ -46,7 +50,7 @@ pub enum CreditUnit {
 }
 
 pub struct Smso {
-    client: reqwest::Client,
+    client: GuardedClient,
     base: String,
     api_key: String,
     sender: Option<String>,
@@ -74,6 +78,7 @@ impl Smso {
         config: &ProviderConfig,
         credentials: &serde_json::Value,
         public_url: Option<&str>,
+        outbound: &Arc<OutboundPolicy>,
     ) -> Result<Self, ProviderError> {
         let settings = HttpSettings::from_json(&config.settings)?;
         let own: SmsoSettings = http::parse_settings(&config.settings, "SMSO")?;
@@ -85,7 +90,7 @@ impl Smso {
         })?;
         let webhook = settings.webhook_url(public_url, "smso", config);
         Ok(Self {
-            client: http::client(&settings)?,
+            client: http::client(&settings, outbound)?,
             base: http::base_url(config, DEFAULT_BASE_URL),
             api_key: creds.api_key,
             sender: config.sender_id.clone(),
@@ -223,15 +228,13 @@ impl SmsProvider for Smso {
             form.push(("webhook_status", webhook));
         }
         RateLimiter::acquire(self.limiter.as_ref()).await;
-        let response = self
+        let outgoing = self
             .client
             .post(http::join(&self.base, "send"))
             .header("X-Authorization", &self.api_key)
             .header("Accept", "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|err| http::transport_error(NAME, Call::Send, err))?;
+            .form(&form);
+        let response = http::send(&self.client, NAME, Call::Send, outgoing).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http::body_text(NAME, Call::Send, response).await?;
@@ -255,14 +258,12 @@ impl SmsProvider for Smso {
     async fn status(&self, provider_message_id: &str) -> Result<StatusReport, ProviderError> {
         RateLimiter::acquire(self.limiter.as_ref()).await;
         // No key: SMSO's /status needs only the token, so the key is not sent where unneeded.
-        let response = self
+        let outgoing = self
             .client
             .get(http::join(&self.base, "status"))
             .query(&[("responseToken", provider_message_id)])
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|err| http::transport_error(NAME, Call::Status, err))?;
+            .header("Accept", "application/json");
+        let response = http::send(&self.client, NAME, Call::Status, outgoing).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http::body_text(NAME, Call::Status, response).await?;
@@ -299,14 +300,12 @@ impl SmsProvider for Smso {
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
         RateLimiter::acquire(self.limiter.as_ref()).await;
-        let response = self
+        let outgoing = self
             .client
             .get(http::join(&self.base, "credit-check"))
             .header("X-Authorization", &self.api_key)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|err| http::transport_error(NAME, Call::Balance, err))?;
+            .header("Accept", "application/json");
+        let response = http::send(&self.client, NAME, Call::Balance, outgoing).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http::body_text(NAME, Call::Balance, response).await?;

@@ -6,7 +6,10 @@
 //! Twilio has no idempotency key for creating a message: a send that times out is `Ambiguous`,
 //! and is settled by listing the account's messages (see `lookup`).
 
-use super::http::{self, Call, HttpSettings, RateLimiter};
+use super::{
+    http::{self, Call, HttpSettings, RateLimiter},
+    outbound::{GuardedClient, OutboundPolicy},
+};
 use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -20,6 +23,7 @@ use smsgate_actors::{
         SendRequest, SmsProvider, StatusReport,
     },
 };
+use std::sync::Arc;
 
 mod lookup;
 
@@ -54,7 +58,7 @@ impl Credentials {
 }
 
 pub struct Twilio {
-    client: reqwest::Client,
+    client: GuardedClient,
     base: String,
     creds: Credentials,
     sender: Option<String>,
@@ -74,13 +78,14 @@ impl Twilio {
         config: &ProviderConfig,
         credentials: &serde_json::Value,
         public_url: Option<&str>,
+        outbound: &Arc<OutboundPolicy>,
     ) -> Result<Self, ProviderError> {
         let settings = HttpSettings::from_json(&config.settings)?;
         let own: TwilioSettings = http::parse_settings(&config.settings, "Twilio")?;
         let creds = Credentials::from_json(credentials)?;
         let status_callback = settings.webhook_url(public_url, "twilio", config);
         Ok(Self {
-            client: http::client(&settings)?,
+            client: http::client(&settings, outbound)?,
             base: http::base_url(config, DEFAULT_BASE_URL),
             creds,
             sender: config.sender_id.clone(),
@@ -104,12 +109,10 @@ impl Twilio {
         request: reqwest::RequestBuilder,
     ) -> Result<(StatusCode, String), ProviderError> {
         RateLimiter::acquire(self.limiter.as_ref()).await;
-        let response = request
+        let request = request
             .basic_auth(&self.creds.account_sid, Some(&self.creds.auth_token))
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|err| http::transport_error(NAME, call, err))?;
+            .header("Accept", "application/json");
+        let response = http::send(&self.client, NAME, call, request).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http::body_text(NAME, call, response).await?;
@@ -210,7 +213,7 @@ pub fn async_error(code: &str, status: DeliveryStatus) -> Option<MessageError> {
         message: if code.is_empty() {
             format!("Twilio: {words}")
         } else {
-            format!("Twilio error {code}: {words}")
+            format!("Twilio error {}: {words}", http::excerpt(code))
         },
     })
 }

@@ -5,7 +5,10 @@
 //!
 //! The SMS API has no status endpoint: receipts come by webhook only.
 
-use super::http::{self, Call, HttpSettings, RateLimiter};
+use super::{
+    http::{self, Call, HttpSettings, RateLimiter},
+    outbound::{GuardedClient, OutboundPolicy},
+};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -16,6 +19,7 @@ use smsgate_actors::{
         SmsProvider, StatusReport,
     },
 };
+use std::sync::Arc;
 
 pub const DEFAULT_BASE_URL: &str = "https://rest.nexmo.com";
 const NAME: &str = "Vonage";
@@ -59,8 +63,21 @@ impl Default for VonageSettings {
     }
 }
 
+impl VonageSettings {
+    pub fn from_json(settings: &serde_json::Value) -> Result<Self, ProviderError> {
+        let own: Self = http::parse_settings(settings, "Vonage")?;
+        if !matches!(own.signature_method.as_str(), "sha256" | "sha512" | "sha1") {
+            return Err(http::invalid_settings(format!(
+                "signature_method {:?} is not supported (use sha256, sha512 or sha1)",
+                own.signature_method
+            )));
+        }
+        Ok(own)
+    }
+}
+
 pub struct Vonage {
-    client: reqwest::Client,
+    client: GuardedClient,
     base: String,
     creds: Credentials,
     sender: Option<String>,
@@ -79,19 +96,14 @@ impl Vonage {
         config: &ProviderConfig,
         credentials: &serde_json::Value,
         public_url: Option<&str>,
+        outbound: &Arc<OutboundPolicy>,
     ) -> Result<Self, ProviderError> {
         let settings = HttpSettings::from_json(&config.settings)?;
-        let own: VonageSettings = http::parse_settings(&config.settings, "Vonage")?;
-        if !matches!(own.signature_method.as_str(), "sha256" | "sha512" | "sha1") {
-            return Err(http::invalid_settings(format!(
-                "signature_method {:?} is not supported (use sha256, sha512 or sha1)",
-                own.signature_method
-            )));
-        }
+        VonageSettings::from_json(&config.settings)?;
         let creds = Credentials::from_json(credentials)?;
         let callback = settings.webhook_url(public_url, "vonage", config);
         Ok(Self {
-            client: http::client(&settings)?,
+            client: http::client(&settings, outbound)?,
             base: http::base_url(config, DEFAULT_BASE_URL),
             creds,
             sender: config.sender_id.clone(),
@@ -234,15 +246,13 @@ impl SmsProvider for Vonage {
             form.push(("ttl", ttl));
         }
         RateLimiter::acquire(self.limiter.as_ref()).await;
-        let response = self
+        let outgoing = self
             .client
             .post(http::join(&self.base, "sms/json"))
             .basic_auth(&self.creds.api_key, Some(&self.creds.api_secret))
             .header("Accept", "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|err| http::transport_error(NAME, Call::Send, err))?;
+            .form(&form);
+        let response = http::send(&self.client, NAME, Call::Send, outgoing).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http::body_text(NAME, Call::Send, response).await?;
@@ -284,15 +294,15 @@ impl SmsProvider for Vonage {
                 format!(
                     "Vonage took {} part(s) and refused another with status {}; not sent again",
                     accepted.len(),
-                    part.status
+                    http::excerpt(&part.status)
                 ),
             )),
             (None, Some(part)) => {
                 let kind = part_kind(&part.status);
                 let message = format!(
                     "Vonage refused the message: status {} ({})",
-                    part.status,
-                    part.error_text.as_deref().unwrap_or("no reason given")
+                    http::excerpt(&part.status),
+                    http::excerpt(part.error_text.as_deref().unwrap_or("no reason given"))
                 );
                 let err = ProviderError::new(kind, message);
                 Err(if kind == ProviderErrorKind::RateLimited {
@@ -326,14 +336,12 @@ impl SmsProvider for Vonage {
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
         RateLimiter::acquire(self.limiter.as_ref()).await;
-        let response = self
+        let outgoing = self
             .client
             .get(http::join(&self.base, "account/get-balance"))
             .basic_auth(&self.creds.api_key, Some(&self.creds.api_secret))
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|err| http::transport_error(NAME, Call::Balance, err))?;
+            .header("Accept", "application/json");
+        let response = http::send(&self.client, NAME, Call::Balance, outgoing).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http::body_text(NAME, Call::Balance, response).await?;

@@ -19,6 +19,7 @@ mod logs_viewer;
 mod messages;
 mod metrics_scrape;
 mod mongo;
+mod outbound;
 mod polling;
 mod provider_errors;
 mod provider_setup;

@@ -181,6 +181,9 @@ async fn twilio_balance_and_fetch_use_the_documented_paths() {
         &config,
         &json!({ "accountSid": SID, "authToken": TOKEN }),
         None,
+        &std::sync::Arc::new(
+            smsgate::providers::outbound::OutboundPolicy::new(&["127.0.0.1"], false).unwrap(),
+        ),
     )
     .unwrap();
     let report = client.status(MESSAGE_SID).await.unwrap();

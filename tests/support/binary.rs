@@ -40,6 +40,8 @@ pub fn start(name: &str, env: &[(&str, String)]) -> Server {
         // The clients are one token sending as fast as it can: the per-token limit would refuse
         // them, and these tests are about crashes and instances, not limits.
         .env("SMSGATE_RATE_LIMIT_PER_SECOND", "0")
+        // The fakes listen on loopback, which the outbound policy refuses unless listed.
+        .env("SMSGATE_OUTBOUND_ALLOW", "127.0.0.1")
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())

@@ -55,6 +55,7 @@ impl Engine {
 
     fn catalog(&self) -> ProviderCatalog {
         ProviderCatalog::new(self.inner.store.clone(), self.inner.sealer.clone())
+            .with_checker(self.inner.checker.clone())
     }
 
     /// Every stored provider, active or not, default first and then by priority, each with its

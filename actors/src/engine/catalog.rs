@@ -9,7 +9,7 @@ use super::validate::{
 use crate::{
     domain::{ProviderConfig, ProviderId, ProviderKind},
     error::EngineError,
-    ports::{SecretSealer, Store},
+    ports::{ProviderFactory, SecretSealer, Store},
 };
 use chrono::Utc;
 use serde_json::Value;
@@ -20,11 +20,30 @@ use std::sync::Arc;
 pub struct ProviderCatalog {
     store: Arc<dyn Store>,
     sealer: Arc<dyn SecretSealer>,
+    /// The adapters' own check of a configuration (settings, URLs), when one is given.
+    checker: Option<Arc<dyn ProviderFactory>>,
 }
 
 impl ProviderCatalog {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<dyn SecretSealer>) -> Self {
-        Self { store, sealer }
+        Self {
+            store,
+            sealer,
+            checker: None,
+        }
+    }
+
+    /// Has every configuration checked by the factory that will build it before it is stored.
+    pub fn with_checker(mut self, checker: Arc<dyn ProviderFactory>) -> Self {
+        self.checker = Some(checker);
+        self
+    }
+
+    fn check(&self, config: &ProviderConfig) -> Result<(), EngineError> {
+        match &self.checker {
+            Some(checker) => checker.check(config),
+            None => Ok(()),
+        }
     }
 
     /// Seals credentials checked against `kind`: the token to store and its hint.
@@ -108,6 +127,7 @@ impl ProviderCatalog {
             created_at: now,
             updated_at: now,
         };
+        self.check(&config)?;
         self.store.insert_provider(&config).await?;
         tracing::info!(provider = %config.slug, provider_id = %config.id, kind = kind.as_str(), is_active = config.is_active, "provider created");
         Ok(config)
@@ -120,6 +140,7 @@ impl ProviderCatalog {
         patch: ProviderPatch,
     ) -> Result<ProviderConfig, EngineError> {
         let mut config = self.find(id_or_slug).await?;
+        let before = config.clone();
         if let Some(name) = &patch.name {
             config.name = valid_name(name)?;
         }
@@ -146,6 +167,17 @@ impl ProviderCatalog {
             Some(credentials) => {
                 (config.credentials, config.api_key_hint) = self.seal(kind, Some(credentials))?;
             }
+            // Stored credentials never follow a provider to another host or kind: whoever
+            // points it elsewhere gives them again (a MOCK takes none, so they are dropped).
+            None if config.credentials.is_some()
+                && kind != ProviderKind::Mock
+                && retargets(&before, &config, kind) =>
+            {
+                return Err(EngineError::invalid(
+                    "credentials",
+                    "changing the API base URL, the url, the headers or the kind needs the credentials again",
+                ));
+            }
             // The stored credentials were checked against the old kind; a new kind needs its own.
             None if kind != config.kind => {
                 (config.credentials, config.api_key_hint) = self.seal(kind, None)?;
@@ -154,6 +186,7 @@ impl ProviderCatalog {
         }
         config.kind = kind;
         config.updated_at = Utc::now();
+        self.check(&config)?;
         self.store.update_provider(&config).await?;
         tracing::info!(provider = %config.slug, provider_id = %config.id, is_active = config.is_active, credentials_changed = patch.credentials.is_some(), "provider updated");
         Ok(config)
@@ -205,4 +238,14 @@ impl ProviderCatalog {
         tracing::info!(provider = %config.slug, provider_id = %config.id, "provider deleted");
         Ok(config)
     }
+}
+
+/// Whether a change sends the provider's calls somewhere else: another API base URL, another
+/// generic `url` or `headers` (which place the credentials), or another kind.
+fn retargets(before: &ProviderConfig, after: &ProviderConfig, kind: ProviderKind) -> bool {
+    let setting = |config: &ProviderConfig, key: &str| config.settings.get(key).cloned();
+    kind != before.kind
+        || after.api_base_url != before.api_base_url
+        || setting(after, "url") != setting(before, "url")
+        || setting(after, "headers") != setting(before, "headers")
 }

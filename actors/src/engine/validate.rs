@@ -4,7 +4,7 @@
 
 use super::valid_sender;
 use crate::{
-    domain::{secret_hint, ProviderKind},
+    domain::{secret_hint, ProviderKind, ProviderSettings},
     error::EngineError,
 };
 use serde_json::Value;
@@ -254,12 +254,44 @@ pub(crate) fn valid_features(features: Vec<String>) -> Result<Vec<String>, Engin
         .collect()
 }
 
+/// The engine's own settings keys (`ProviderSettings`), as the fields errors name.
+const ENGINE_SETTINGS: &[&str] = &[
+    "settings.max_concurrency",
+    "settings.breaker_consecutive_failures",
+    "settings.breaker_failure_rate",
+    "settings.breaker_window",
+    "settings.breaker_cooldown_ms",
+    "settings.status_poll",
+    "settings.status_poll_initial_ms",
+    "settings.status_poll_max_ms",
+    "settings.status_poll_batch",
+    "settings.balance_recheck_ms",
+    "settings.reconcile_delay_ms",
+    "settings.reconcile_attempts",
+];
+
+/// A JSON object whose engine keys have the types the engine reads: a wrong one would
+/// otherwise put every engine setting back to its default. The adapter's keys are checked by
+/// the factory that builds it (`ProviderFactory::check`).
 pub(crate) fn valid_settings(settings: Option<Value>) -> Result<Value, EngineError> {
-    match settings {
-        None | Some(Value::Null) => Ok(Value::Object(Default::default())),
-        Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(EngineError::invalid("settings", "must be a JSON object")),
+    let map = match settings {
+        None | Some(Value::Null) => return Ok(Value::Object(Default::default())),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(EngineError::invalid("settings", "must be a JSON object")),
+    };
+    for (key, value) in &map {
+        let Some(field) = ENGINE_SETTINGS
+            .iter()
+            .find(|f| f.strip_prefix("settings.") == Some(key.as_str()))
+        else {
+            continue;
+        };
+        let alone = Value::Object(serde_json::Map::from_iter([(key.clone(), value.clone())]));
+        if let Err(err) = serde_json::from_value::<ProviderSettings>(alone) {
+            return Err(EngineError::invalid(field, err.to_string()));
+        }
     }
+    Ok(Value::Object(map))
 }
 
 /// `senderId`, checked as `sendSms` checks a message's sender.

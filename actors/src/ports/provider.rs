@@ -212,4 +212,11 @@ pub trait ProviderFactory: Send + Sync + 'static {
         config: &ProviderConfig,
         reports: ReportSink,
     ) -> Result<Arc<dyn SmsProvider>, ProviderError>;
+
+    /// Checks a configuration before it is stored, the way `build` will read it (settings,
+    /// URLs), so that what `build` would refuse is refused to the admin, naming the field,
+    /// instead of leaving a provider shown active that cannot start.
+    fn check(&self, _config: &ProviderConfig) -> Result<(), crate::error::EngineError> {
+        Ok(())
+    }
 }

@@ -2,6 +2,7 @@
 //! the README tells receivers to, and can fail its first deliveries.
 
 use super::*;
+use crate::providers::outbound::OutboundPolicy;
 use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
 use chrono::TimeZone;
 use smsgate_actors::alerts::{AlertRule, AlertState, Severity};
@@ -67,6 +68,7 @@ fn settings(url: String, secret: &str, max_attempts: u32) -> WebhookSettings {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(40),
         queue: 8,
+        outbound: OutboundPolicy::new(&["127.0.0.1"], false).unwrap(),
     }
 }
 
@@ -126,7 +128,7 @@ async fn a_signed_notice_is_retried_through_failures_until_delivered() {
 
 #[tokio::test]
 async fn attempts_are_bounded_and_a_refusal_is_not_retried() {
-    let client = reqwest::Client::new();
+    let client = client(&settings(String::new(), SECRET, 1)).unwrap();
     // Always 503: exactly `max_attempts` tries.
     let (r, url) = receiver(usize::MAX).await;
     let outcome = deliver(&client, &settings(url, SECRET, 3), &alert(0)).await;
@@ -219,4 +221,42 @@ fn signatures_verify_only_with_the_secret_the_body_and_a_fresh_timestamp() {
         !format!("{settings:?}").contains(SECRET),
         "the secret never shows in Debug"
     );
+}
+
+#[tokio::test]
+async fn a_webhook_name_resolving_to_loopback_is_refused_and_not_retried() {
+    // Only 127.0.0.1 is listed: `localhost`, which resolves to it, is not.
+    let (r, url) = receiver(0).await;
+    let url = url.replace("127.0.0.1", "localhost");
+    let settings = settings(url, SECRET, 3);
+    let outcome = deliver(&client(&settings).unwrap(), &settings, &alert(0)).await;
+    assert_eq!(outcome, Delivery::GaveUp { attempts: 1 });
+    assert!(r.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_receiver_is_not_followed() {
+    let (r, target) = receiver(0).await;
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let target = target.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", target)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let settings = settings(url, SECRET, 3);
+    let outcome = deliver(&client(&settings).unwrap(), &settings, &alert(0)).await;
+    assert_eq!(
+        outcome,
+        Delivery::Refused {
+            status: 307,
+            attempts: 1
+        }
+    );
+    assert!(r.seen.lock().unwrap().is_empty());
 }
