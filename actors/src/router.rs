@@ -256,6 +256,9 @@ impl Actor for Router {
             }
             RouterMsg::Report(report) => state.on_report(&myself, report),
             RouterMsg::ReportResolved(report, message) => {
+                // Named by our id, the stored message may be another provider's: then the
+                // receipt matches nothing here (yet), like an unknown id.
+                let message = message.filter(|m| receipts::sent_by(m, &report.provider));
                 if let Some(message) = message {
                     let borrowed =
                         !message.status.is_final() && !state.messages.contains_key(&message.id);

@@ -34,4 +34,5 @@ mod send_sms;
 mod stats_rebuild;
 mod subscription;
 mod validity;
+mod webhooks_receipts;
 mod webhooks_smso;

@@ -6,12 +6,18 @@ use super::{
     RECEIPT_RETRY_FOR,
 };
 use crate::{
-    domain::{event::ErrorKind, MessageError, MessageId, MessageStatus},
+    domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
     ports::{DeliveryReport, DeliveryStatus},
     provider::ProviderMsg,
 };
 use ractor::ActorRef;
 use std::time::Instant;
+
+/// Whether `provider` is the one that sent `message` (its current attempt): a receipt from any
+/// other provider, whatever ids it names, must never move the message.
+pub(super) fn sent_by(message: &Message, provider: &str) -> bool {
+    message.provider.as_deref() == Some(provider)
+}
 
 impl RouterState {
     /// A receipt that matches no message yet: the provider may have called back before its
@@ -121,10 +127,20 @@ impl RouterState {
     }
 
     pub(super) fn on_report(&mut self, myself: &ActorRef<RouterMsg>, report: DeliveryReport) {
+        let named = report
+            .message_id
+            .as_ref()
+            .and_then(|id| self.messages.get(id))
+            .map(|t| sent_by(&t.message, &report.provider));
+        if named == Some(false) {
+            // Held here, so this instance knows which provider sent it: not this one.
+            tracing::info!(provider = ?report.provider, "a receipt named a message another provider sent; ignored");
+            return;
+        }
         let id = report
             .message_id
             .clone()
-            .filter(|id| self.messages.contains_key(id))
+            .filter(|_| named == Some(true))
             .or_else(|| {
                 self.by_provider_id
                     .get(&(report.provider.clone(), report.provider_message_id.clone()))

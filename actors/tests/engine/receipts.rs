@@ -128,3 +128,34 @@ async fn a_receipt_for_a_send_that_then_errs_still_finishes_the_message_once() {
         "{stats:?}"
     );
 }
+
+/// A receipt applies only to a message its provider sent: another provider's webhook naming our
+/// id, or the same provider message id, changes nothing; the sender's own receipt still does.
+#[tokio::test]
+async fn a_receipt_from_another_provider_changes_nothing() {
+    let (h, fakes) = harness(&[("mock", true, 0), ("other", false, 1)]).await;
+    fakes[0].set_auto_deliver(false);
+    let m = send(&h.engine, "0755123456", "hello").await;
+    let sent = wait_for_status(&h.engine, &m.id, MessageStatus::Sent).await;
+    assert_eq!(sent.provider.as_deref(), Some("mock"));
+
+    h.engine
+        .report_delivery(delivered("other", "scripted-0", Some(&m)));
+    h.engine
+        .report_delivery(delivered("other", "scripted-0", None));
+    // The sender's own receipt, after the forged ones: it must be the one that finishes it.
+    h.engine.report_delivery(DeliveryReport {
+        status: DeliveryStatus::Undelivered,
+        ..delivered("mock", "scripted-0", None)
+    });
+    let done = wait_for_status(&h.engine, &m.id, MessageStatus::Undelivered).await;
+    assert_eq!(
+        statuses(&done),
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Sent,
+            MessageStatus::Undelivered
+        ]
+    );
+}
