@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod keys;
+mod log_forging;
 mod logs_viewer;
 mod messages;
 mod metrics_scrape;
