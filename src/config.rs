@@ -193,6 +193,8 @@ pub struct Settings {
     pub providers: Vec<DeclaredProvider>,
     /// Per-token and per-recipient rate limits (0 turns one off).
     pub limits: LimitSettings,
+    /// Receipts per second the webhook routes take per client address and per provider.
+    pub webhook_limits: crate::http::webhooks::WebhookLimits,
     /// `[alerts]`: rule thresholds and the webhook sink.
     pub alerts: AlertSettings,
 }
@@ -228,6 +230,8 @@ struct RawSettings {
     otp_per_recipient_per_hour: u32,
     transactional_per_recipient_per_hour: u32,
     marketing_per_recipient_per_hour: u32,
+    webhook_rate_limit_per_client: u32,
+    webhook_rate_limit_per_provider: u32,
     alerts: Option<toml::Table>,
 }
 

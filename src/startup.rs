@@ -187,6 +187,10 @@ impl Application {
             public_url: settings.public_url.clone(),
             audit,
             limits,
+            webhooks: Arc::new(http::webhooks::WebhookGuard::new(
+                settings.webhook_limits,
+                settings.mode == Mode::Prod,
+            )),
         };
         let (p, i) = (addr(&public), addr(&internal));
         banner.insert(
@@ -227,8 +231,13 @@ impl Application {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let public = axum::serve(self.public, http::public_router(self.state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        // With each caller's address: the webhook routes limit requests per client.
+        let public = axum::serve(
+            self.public,
+            http::public_router(self.state.clone())
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
         let internal = axum::serve(self.internal, http::internal_router(self.state.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()));
         let servers =
@@ -457,5 +466,6 @@ fn dev_mock() -> ProviderConfig {
         }),
         created_at: now,
         updated_at: now,
+        webhook_secret: None,
     }
 }

@@ -38,6 +38,8 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("otp_per_recipient_per_hour", EnvKind::Integer),
     ("transactional_per_recipient_per_hour", EnvKind::Integer),
     ("marketing_per_recipient_per_hour", EnvKind::Integer),
+    ("webhook_rate_limit_per_client", EnvKind::Integer),
+    ("webhook_rate_limit_per_provider", EnvKind::Integer),
 ];
 
 pub(super) fn env_value(

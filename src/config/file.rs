@@ -94,6 +94,14 @@ impl Settings {
             "marketing_per_recipient_per_hour",
             int(self.limits.marketing_per_recipient_per_hour),
         );
+        put(
+            "webhook_rate_limit_per_client",
+            int(self.webhook_limits.per_client_per_second),
+        );
+        put(
+            "webhook_rate_limit_per_provider",
+            int(self.webhook_limits.per_provider_per_second),
+        );
         put("alerts", self.alerts.redacted());
         toml::to_string(&table).unwrap_or_default()
     }

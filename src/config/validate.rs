@@ -2,7 +2,7 @@
 //! setting that is wrong.
 
 use super::{alerts, providers, ConfigError, LogFormat, Mode, RawSettings, SecretString, Settings};
-use crate::rate_limit::LimitSettings;
+use crate::{http::webhooks::WebhookLimits, rate_limit::LimitSettings};
 use std::net::SocketAddr;
 
 impl Settings {
@@ -144,6 +144,10 @@ impl Settings {
                 otp_per_recipient_per_hour: raw.otp_per_recipient_per_hour,
                 transactional_per_recipient_per_hour: raw.transactional_per_recipient_per_hour,
                 marketing_per_recipient_per_hour: raw.marketing_per_recipient_per_hour,
+            },
+            webhook_limits: WebhookLimits {
+                per_client_per_second: raw.webhook_rate_limit_per_client,
+                per_provider_per_second: raw.webhook_rate_limit_per_provider,
             },
             alerts,
         })

@@ -53,13 +53,7 @@ pub fn public_router(state: AppState) -> Router {
         .route("/api/admin/sms/statistics", get(admin::statistics))
         .route("/api/admin/sms/logs", get(admin::logs))
         .route("/api/admin/sms/alerts", get(admin_alerts::alerts));
-    let webhooks = Router::new()
-        .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
-        .route(
-            "/webhooks/vonage/{provider_id}",
-            post(webhooks::vonage).get(webhooks::vonage),
-        )
-        .route("/webhooks/smso/{provider_id}", post(webhooks::smso));
+    let webhooks = webhooks::routes();
     layers::apply(graphql.merge(ops).merge(admin).merge(webhooks), &state).with_state(state)
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Per-recipient limits for the REST send (GraphQL gets them through the schema data).
     pub limits: Arc<RateLimits>,
+    /// The webhook routes' rate limits and signature policy.
+    pub webhooks: Arc<crate::http::webhooks::WebhookGuard>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

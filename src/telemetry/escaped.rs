@@ -2,7 +2,7 @@
 //! writes it, with control characters escaped, so caller text (an id from a path, a token name,
 //! an error quoting input) can never start a line of its own or forge one.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use tracing_subscriber::{
     field::RecordFields,
     fmt::format::{DefaultFields, Writer},

@@ -36,4 +36,5 @@ mod stats_rebuild;
 mod subscription;
 mod validity;
 mod webhooks_receipts;
+mod webhooks_secrets;
 mod webhooks_smso;

@@ -213,6 +213,7 @@ async fn twilio_balance_and_fetch_use_the_documented_paths() {
         settings: json!({}),
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
+        webhook_secret: None,
     };
     let client = Twilio::new(
         &config,

@@ -58,7 +58,7 @@ async fn a_receipt_at_another_providers_webhook_changes_nothing() {
     ];
     let answer = app
         .client
-        .post(app.url(&format!("/webhooks/vonage/{}", ids[1])))
+        .post(app.url(&fakes::webhook_path("vonage", &ids[1])))
         .form(&forged)
         .send()
         .await
@@ -68,7 +68,7 @@ async fn a_receipt_at_another_providers_webhook_changes_nothing() {
     // SMSO's own receipt, after it: it is the one that finishes the message.
     let answer = app
         .client
-        .post(app.url(&format!("/webhooks/smso/{}", ids[0])))
+        .post(app.url(&fakes::webhook_path("smso", &ids[0])))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "uuid={TOKEN}&status=undelivered&sent_at=2024-05-01+12%3A30%3A09"

@@ -39,6 +39,20 @@ impl ProviderKind {
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(raw))
     }
+
+    /// Whether its webhook path carries a secret: the kinds whose receipts are not always
+    /// signed (SMSO never signs; Vonage only with a signature secret). Twilio signs every one.
+    pub fn has_webhook_secret(self) -> bool {
+        matches!(self, Self::Smso | Self::Vonage)
+    }
+}
+
+/// A new webhook path secret: 256 bits from the operating system's CSPRNG, as lower-case hex.
+pub fn new_webhook_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One stored provider. `credentials` is the encrypted blob: the engine passes it to the
@@ -61,6 +75,11 @@ pub struct ProviderConfig {
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The random secret in its webhook path (`/webhooks/{kind}/{id}/{secret}`), for the kinds
+    /// that have one (`ProviderKind::has_webhook_secret`). Shown to the admin once, when made
+    /// or rotated; never listed (only whether it is set) and never logged.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -75,6 +94,10 @@ impl std::fmt::Debug for ProviderConfig {
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
             )
             .finish_non_exhaustive()
     }
