@@ -188,18 +188,8 @@ impl Provider {
     /// shown). smsgate hands this URL to the provider with each send when `public_url` is set.
     async fn webhook_path(&self) -> Option<String> {
         let config = &self.0.config;
-        let kind = match config.kind {
-            domain::ProviderKind::Smso => "smso",
-            domain::ProviderKind::Vonage => "vonage",
-            domain::ProviderKind::Twilio => "twilio",
-            domain::ProviderKind::Http | domain::ProviderKind::Mock => return None,
-        };
-        let base = format!("/webhooks/{kind}/{}", config.id);
-        if !config.kind.has_webhook_secret() {
-            return Some(base);
-        }
-        let secret = config.webhook_secret.as_deref()?;
-        (self.1 == Reveal::WebhookSecret).then(|| format!("{base}/{secret}"))
+        let shown = self.1 == Reveal::WebhookSecret || !config.kind.has_webhook_secret();
+        shown.then(|| config.webhook_path()).flatten()
     }
 
     async fn health(&self) -> ProviderHealth {

@@ -82,6 +82,26 @@ pub struct ProviderConfig {
     pub webhook_secret: Option<String>,
 }
 
+impl ProviderConfig {
+    /// The path its receipts are posted to (`/webhooks/{kind}/{id}`, then `/{secret}` for a
+    /// kind with a webhook secret): a secret, for those kinds, to show only when it is made.
+    /// None for a kind without webhooks, or one that needs a secret and has none.
+    pub fn webhook_path(&self) -> Option<String> {
+        let kind = match self.kind {
+            ProviderKind::Smso => "smso",
+            ProviderKind::Vonage => "vonage",
+            ProviderKind::Twilio => "twilio",
+            ProviderKind::Http | ProviderKind::Mock => return None,
+        };
+        let base = format!("/webhooks/{kind}/{}", self.id);
+        match (self.kind.has_webhook_secret(), &self.webhook_secret) {
+            (false, _) => Some(base),
+            (true, Some(secret)) => Some(format!("{base}/{secret}")),
+            (true, None) => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderConfig")

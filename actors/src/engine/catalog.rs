@@ -178,7 +178,7 @@ impl ProviderCatalog {
             return Err(EngineError::invalid(
                 "id",
                 format!(
-                    "{} callbacks are signed: its webhook URL has no secret to rotate",
+                    "a {} provider has no webhook secret: only SMSO and Vonage webhook URLs carry one (Twilio signs its callbacks)",
                     config.kind.as_str()
                 ),
             ));
