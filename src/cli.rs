@@ -138,6 +138,9 @@ pub enum ProvidersCommand {
     },
     /// Make a provider the default (and active).
     Activate { id: String },
+    /// Give an SMSO or Vonage provider a new webhook path secret, shown once; its old webhook
+    /// URL answers 404 from then on.
+    RotateWebhookSecret { id: String },
     /// Remove a provider (not the default while others exist).
     Remove { id: String },
 }

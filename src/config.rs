@@ -197,6 +197,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// How many root fields (aliases included) one GraphQL operation may hold.
     pub root_fields: smsgate_graphql::RootFieldLimits,
+    /// Receipts per second the webhook routes take per client address and per provider.
+    pub webhook_limits: crate::http::webhooks::WebhookLimits,
     /// `[alerts]`: rule thresholds and the webhook sink.
     pub alerts: AlertSettings,
     /// Timeouts, failed authentications per address and the `/graphql/ws` limits.
@@ -241,6 +243,8 @@ struct RawSettings {
     spend_limit_per_token_per_day_cents: u64,
     graphql_max_mutation_fields: usize,
     graphql_max_query_fields: usize,
+    webhook_rate_limit_per_client: u32,
+    webhook_rate_limit_per_provider: u32,
     alerts: Option<toml::Table>,
     header_read_timeout_ms: u64,
     request_timeout_ms: u64,

@@ -205,6 +205,10 @@ impl Application {
             audit,
             limits,
             guards: settings.guards,
+            webhooks: Arc::new(http::webhooks::WebhookGuard::new(
+                settings.webhook_limits,
+                settings.mode == Mode::Prod,
+            )),
             ws_connections: Arc::new(Connections::new(
                 settings.guards.ws_max_connections_per_token,
             )),

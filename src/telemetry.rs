@@ -1,7 +1,10 @@
-//! Tracing: the process-wide subscriber (pretty or JSON lines, filtered by `RUST_LOG`), and a
-//! quiet one for tests that prints only when `TEST_LOG` is set.
+//! Tracing: the process-wide subscriber (text or JSON lines, filtered by `RUST_LOG`, caller text
+//! escaped in either), and a quiet one for tests that prints only when `TEST_LOG` is set.
+
+mod escaped;
 
 use crate::config::LogFormat;
+pub use escaped::EscapedFields;
 use std::sync::{Mutex, Once, PoisonError};
 use tracing_subscriber::{fmt, fmt::writer::MakeWriterExt, EnvFilter};
 
@@ -47,7 +50,8 @@ pub fn init(format: LogFormat) -> Result<(), AlreadyInstalled> {
     match format {
         // The default fmt layout, one event per line: `.pretty()` spreads each event over
         // several lines, which reads worse in a terminal full of requests.
-        LogFormat::Pretty => builder.try_init(),
+        // Caller text is escaped there; JSON lines escape it by themselves.
+        LogFormat::Pretty => builder.fmt_fields(EscapedFields::default()).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -63,7 +67,7 @@ pub fn init(format: LogFormat) -> Result<(), AlreadyInstalled> {
 pub fn init_for_tests() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let builder = fmt();
+        let builder = fmt().fmt_fields(EscapedFields::default());
         // Another harness may have installed one first; its output is as good as ours.
         // Debug level for our crates, so the search for leaks covers the chattiest output.
         let builder = builder.with_env_filter(EnvFilter::new(

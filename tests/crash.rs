@@ -183,6 +183,7 @@ async fn seed_provider(dir: &Path, fake: SocketAddr, keyring: &Keyring) {
             settings: json!({ "status_poll_initial_ms": 100, "max_concurrency": 16 }),
             created_at: now,
             updated_at: now,
+            webhook_secret: None,
         })
         .await
         .unwrap();

@@ -39,7 +39,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 use tokio::sync::watch;
 
@@ -53,9 +53,12 @@ const RECENT_FINAL: usize = 16_384;
 const MAX_AWAITING_RECEIPT: usize = 20_000;
 /// Receipts held until the send they belong to is answered; past this the oldest are dropped.
 const MAX_EARLY_RECEIPTS: usize = 10_000;
-/// How many receipts are looked up again at once, and for how long each.
+/// How many receipts are kept to be looked up again, and for how long each.
 const MAX_RECEIPT_RETRIES: usize = 1_000;
 const RECEIPT_RETRY_FOR: Duration = Duration::from_secs(60);
+/// How many of them are looked up in the store per tick, at most (the oldest look-ups first):
+/// the store work kept receipts cost is bounded overall, whoever sends them.
+const RETRY_LOOKUPS_PER_TICK: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
@@ -171,8 +174,11 @@ pub struct RouterState {
     /// is still on the way. One per message at most, dropped with the message.
     before_answer: HashMap<MessageId, DeliveryReport>,
     /// Receipts no message here or in the store could take yet (another instance may still be
-    /// waiting for its send's answer), with when each first came: looked up again each tick.
-    receipt_retries: HashMap<(String, String), (Instant, DeliveryReport)>,
+    /// waiting for its send's answer), with when each first came and when it was last looked
+    /// up: looked up again on the next ticks, within a budget (tokio's clock, so tests can
+    /// pause it).
+    receipt_retries:
+        HashMap<(String, String), (tokio::time::Instant, tokio::time::Instant, DeliveryReport)>,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
@@ -256,6 +262,9 @@ impl Actor for Router {
             }
             RouterMsg::Report(report) => state.on_report(&myself, report),
             RouterMsg::ReportResolved(report, message) => {
+                // Named by our id, the stored message may be another provider's: then the
+                // receipt matches nothing here (yet), like an unknown id.
+                let message = message.filter(|m| receipts::sent_by(m, &report.provider));
                 if let Some(message) = message {
                     let borrowed =
                         !message.status.is_final() && !state.messages.contains_key(&message.id);

@@ -71,6 +71,7 @@ pub fn provider_config(slug: &str, is_default: bool, priority: i32) -> ProviderC
         settings: serde_json::json!({ "breaker_cooldown_ms": 1000, "breaker_consecutive_failures": 3 }),
         created_at: now,
         updated_at: now,
+        webhook_secret: None,
     }
 }
 

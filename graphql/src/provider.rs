@@ -1,7 +1,8 @@
 //! Providers in the API: the `providers` and `provider` queries, the admin mutations
-//! (`createProvider`, `updateProvider`, `activateProvider`, `deleteProvider`, `sendTestSms`) and
-//! the `Provider` type, which shows a provider's configuration and live health but never its
-//! credentials (only a hint).
+//! (`createProvider`, `updateProvider`, `activateProvider`, `deleteProvider`, `sendTestSms`,
+//! `rotateWebhookSecret`) and the `Provider` type, which shows a provider's configuration and
+//! live health but never its credentials (only a hint) nor, after the answer that made it, its
+//! webhook secret.
 
 use crate::{
     audit::{provider_snapshot, record, test_sms_snapshot},
@@ -92,8 +93,26 @@ pub struct ProviderHealth {
     pub in_flight: u64,
 }
 
-/// An SMS provider smsgate sends through.
-pub struct Provider(pub ProviderView);
+/// An SMS provider smsgate sends through. Its webhook secret is shown only in the answer of
+/// the mutation that made it (`createProvider`, `rotateWebhookSecret`).
+pub struct Provider(pub ProviderView, Reveal);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reveal {
+    Nothing,
+    WebhookSecret,
+}
+
+impl Provider {
+    pub fn new(view: ProviderView) -> Self {
+        Self(view, Reveal::Nothing)
+    }
+
+    /// The provider as its creation or rotation answers it: with its webhook secret, once.
+    fn with_webhook_secret(view: ProviderView) -> Self {
+        Self(view, Reveal::WebhookSecret)
+    }
+}
 
 #[Object]
 impl Provider {
@@ -150,6 +169,29 @@ impl Provider {
         self.0.config.api_key_hint.as_deref()
     }
 
+    /// Whether its webhook path carries a secret (SMSO and Vonage providers; Twilio signs its
+    /// callbacks instead). The secret itself is shown only once.
+    async fn webhook_secret_set(&self) -> bool {
+        self.0.config.webhook_secret.is_some()
+    }
+
+    /// The secret in its webhook path: only in the answer of `createProvider` and
+    /// `rotateWebhookSecret`, null everywhere else. Keep it: it is never shown again.
+    async fn webhook_secret(&self) -> Option<&str> {
+        (self.1 == Reveal::WebhookSecret)
+            .then_some(self.0.config.webhook_secret.as_deref())
+            .flatten()
+    }
+
+    /// Where the provider's receipts go, after smsgate's public URL: `/webhooks/{kind}/{id}`,
+    /// followed by `/{webhookSecret}` for a kind with a secret (then only when the secret is
+    /// shown). smsgate hands this URL to the provider with each send when `public_url` is set.
+    async fn webhook_path(&self) -> Option<String> {
+        let config = &self.0.config;
+        let shown = self.1 == Reveal::WebhookSecret || !config.kind.has_webhook_secret();
+        shown.then(|| config.webhook_path()).flatten()
+    }
+
     async fn health(&self) -> ProviderHealth {
         let view = &self.0;
         ProviderHealth {
@@ -184,14 +226,14 @@ impl ProviderQuery {
     #[graphql(guard = "RoleGuard::new(Permission::ReadProviders)")]
     async fn providers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Provider>> {
         let views = engine(ctx)?.configured_providers().await.gql()?;
-        Ok(views.into_iter().map(Provider).collect())
+        Ok(views.into_iter().map(Provider::new).collect())
     }
 
     /// One provider, by id or by slug. An unknown one is a NOT_FOUND error.
     #[graphql(guard = "RoleGuard::new(Permission::ReadProviders)")]
     async fn provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Provider>> {
         let view = engine(ctx)?.configured_provider(&id).await.gql()?;
-        Ok(Some(Provider(view)))
+        Ok(Some(Provider::new(view)))
     }
 }
 
@@ -289,7 +331,30 @@ impl ProviderMutation {
             Some(provider_snapshot(&view.config)),
         )
         .await;
-        Ok(Provider(view))
+        Ok(Provider::with_webhook_secret(view))
+    }
+
+    /// Gives an SMSO or Vonage provider a new random secret in its webhook path and answers it
+    /// (with `webhookPath`) this once. The old URL answers 404 from now on; sends hand the new
+    /// one to the provider, but a URL set by hand at the provider must be replaced. INVALID_INPUT
+    /// for a kind without one (Twilio signs its callbacks).
+    #[graphql(guard = "RoleGuard::new(Permission::ManageProviders)")]
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Provider> {
+        tracing::info!(caller = %who(ctx), provider_id = ?id.as_str(), "rotateWebhookSecret");
+        let view = engine(ctx)?.rotate_webhook_secret(&id).await.gql()?;
+        record(
+            ctx,
+            "provider.webhook_secret_rotated",
+            Some(view.config.id.to_string()),
+            None,
+            None,
+        )
+        .await;
+        Ok(Provider::with_webhook_secret(view))
     }
 
     /// Changes a provider; it is restarted with the new configuration before this returns.
@@ -328,7 +393,7 @@ impl ProviderMutation {
             Some(provider_snapshot(&view.config)),
         )
         .await;
-        Ok(Provider(view))
+        Ok(Provider::new(view))
     }
 
     /// Makes this provider the default (and active); the previous default stops being one in
@@ -350,7 +415,7 @@ impl ProviderMutation {
             Some(provider_snapshot(&view.config)),
         )
         .await;
-        Ok(Provider(view))
+        Ok(Provider::new(view))
     }
 
     /// Removes a provider and stops it; returns its id. The default provider cannot be removed

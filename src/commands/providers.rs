@@ -102,14 +102,38 @@ pub async fn add(
 ) -> Result<String, ProviderCommandError> {
     let created = catalog.create(new).await?;
     Ok(format!(
-        "added {} ({}){}; a running server starts it on its next restart",
+        "added {} ({}){}; a running server starts it on its next restart{}",
         created.slug,
         created.id,
         if created.is_default {
             ", the default"
         } else {
             ""
+        },
+        shown_once(&created)
+    ))
+}
+
+/// The webhook path of a provider whose secret was just made, to show this once.
+fn shown_once(config: &ProviderConfig) -> String {
+    match (&config.webhook_secret, config.webhook_path()) {
+        (Some(_), Some(path)) => {
+            format!("\nwebhook path (after public_url; shown only now, keep it): {path}")
         }
+        _ => String::new(),
+    }
+}
+
+/// Replaces the provider's webhook path secret; the old URL answers 404 from then on.
+pub async fn rotate_webhook_secret(
+    catalog: &ProviderCatalog,
+    id_or_slug: &str,
+) -> Result<String, ProviderCommandError> {
+    let rotated = catalog.rotate_webhook_secret(id_or_slug).await?;
+    Ok(format!(
+        "rotated the webhook secret of {}; a running server uses it after its next restart{}",
+        rotated.slug,
+        shown_once(&rotated)
     ))
 }
 
@@ -233,6 +257,12 @@ pub async fn run(
             .await?;
             Ok(said)
         }
+        ProvidersCommand::RotateWebhookSecret { id } => {
+            let said = rotate_webhook_secret(catalog, &id).await?;
+            let target = catalog.find(&id).await?.id.to_string();
+            record(audit, "provider.webhook_secret_rotated", target, None, None).await?;
+            Ok(said)
+        }
         ProvidersCommand::Remove { id } => {
             let before = catalog.find(&id).await?;
             let said = remove(catalog, &id).await?;
@@ -271,6 +301,66 @@ mod tests {
     use std::sync::Arc;
 
     const SECRET: &str = "sk-cli-secret-00001234";
+
+    /// The webhook path in what a command printed.
+    fn printed_path(said: &str) -> &str {
+        said.lines()
+            .find_map(|l| l.split_once("keep it): ").map(|(_, path)| path))
+            .unwrap_or_else(|| panic!("no webhook path in {said}"))
+    }
+
+    #[tokio::test]
+    async fn the_webhook_path_is_printed_once_when_made_and_rotating_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let key = Keyring::generate_key();
+        let sealer: Arc<dyn SecretSealer> = Arc::new(Keyring::new([key.as_str()]).unwrap());
+        let catalog = ProviderCatalog::new(store.clone(), sealer);
+        let said = add(
+            &catalog,
+            NewProvider {
+                name: "SMSO".into(),
+                slug: "smso".into(),
+                kind: Some(ProviderKind::Smso),
+                is_active: true,
+                credentials: Some(json!({ "apiKey": SECRET })),
+                ..NewProvider::default()
+            },
+        )
+        .await
+        .unwrap();
+        let stored = catalog.find("smso").await.unwrap();
+        let secret = stored.webhook_secret.clone().unwrap();
+        let first = printed_path(&said).to_owned();
+        assert_eq!(first, format!("/webhooks/smso/{}/{secret}", stored.id));
+        assert!(!list(&catalog).await.unwrap().contains(&secret));
+
+        let said = rotate_webhook_secret(&catalog, "smso").await.unwrap();
+        let second = printed_path(&said).to_owned();
+        assert_ne!(second, first);
+        assert_eq!(
+            catalog.find("smso").await.unwrap().webhook_path(),
+            Some(second)
+        );
+
+        add(
+            &catalog,
+            NewProvider {
+                name: "Mock".into(),
+                slug: "mock".into(),
+                kind: Some(ProviderKind::Mock),
+                is_active: true,
+                ..NewProvider::default()
+            },
+        )
+        .await
+        .unwrap();
+        let refused = rotate_webhook_secret(&catalog, "mock").await.unwrap_err();
+        assert!(
+            refused.to_string().contains("no webhook secret"),
+            "{refused}"
+        );
+    }
 
     #[tokio::test]
     async fn add_list_update_activate_and_remove_work_on_the_store() {

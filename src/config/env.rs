@@ -50,6 +50,8 @@ pub(super) const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("ws_max_connections_per_token", EnvKind::Integer),
     ("ws_max_subscriptions_per_connection", EnvKind::Integer),
     ("ws_token_recheck_ms", EnvKind::Integer),
+    ("webhook_rate_limit_per_client", EnvKind::Integer),
+    ("webhook_rate_limit_per_provider", EnvKind::Integer),
 ];
 
 pub(super) fn env_value(

@@ -131,6 +131,14 @@ impl Settings {
             int(g.ws_max_subscriptions_per_connection),
         );
         put("ws_token_recheck_ms", int(g.ws_token_recheck_ms));
+        put(
+            "webhook_rate_limit_per_client",
+            int(self.webhook_limits.per_client_per_second),
+        );
+        put(
+            "webhook_rate_limit_per_provider",
+            int(self.webhook_limits.per_provider_per_second),
+        );
         put("alerts", self.alerts.redacted());
         toml::to_string(&table).unwrap_or_default()
     }

@@ -5,7 +5,9 @@ use super::{
     alerts, providers, ConfigError, GuardSettings, LogFormat, Mode, RawSettings, SecretString,
     Settings,
 };
-use crate::{providers::outbound::OutboundPolicy, rate_limit::LimitSettings};
+use crate::{
+    http::webhooks::WebhookLimits, providers::outbound::OutboundPolicy, rate_limit::LimitSettings,
+};
 use std::net::SocketAddr;
 
 impl Settings {
@@ -186,6 +188,10 @@ impl Settings {
             root_fields: smsgate_graphql::RootFieldLimits {
                 mutation_fields: raw.graphql_max_mutation_fields,
                 query_fields: raw.graphql_max_query_fields,
+            },
+            webhook_limits: WebhookLimits {
+                per_client_per_second: raw.webhook_rate_limit_per_client,
+                per_provider_per_second: raw.webhook_rate_limit_per_provider,
             },
             alerts,
             guards,

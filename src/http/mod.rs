@@ -60,13 +60,7 @@ pub fn public_router(state: AppState) -> Router {
             state.clone(),
             admin_audit::rest_gate,
         ));
-    let webhooks = Router::new()
-        .route("/webhooks/twilio/{provider_id}", post(webhooks::twilio))
-        .route(
-            "/webhooks/vonage/{provider_id}",
-            post(webhooks::vonage).get(webhooks::vonage),
-        )
-        .route("/webhooks/smso/{provider_id}", post(webhooks::smso));
+    let webhooks = webhooks::routes();
     let routes = graphql.merge(ops).merge(admin).merge(webhooks);
     with_timeout(layers::apply(routes, &state), &state).with_state(state)
 }

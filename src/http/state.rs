@@ -28,6 +28,8 @@ pub struct AppState {
     pub guards: GuardSettings,
     /// Open `/graphql/ws` connections per token.
     pub ws_connections: Arc<Connections>,
+    /// The webhook routes' rate limits and signature policy.
+    pub webhooks: Arc<crate::http::webhooks::WebhookGuard>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

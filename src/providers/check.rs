@@ -213,6 +213,7 @@ mod tests {
             settings,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            webhook_secret: None,
         }
     }
 

@@ -62,18 +62,25 @@ impl Default for HttpSettings {
 }
 
 impl HttpSettings {
-    /// Where this provider's webhook calls us back (`{public_url}/webhooks/{kind}/{id}`), when a
-    /// public URL is known: the provider's own, else smsgate's.
+    /// Where this provider's webhook calls us back (`{public_url}/webhooks/{kind}/{id}`, then
+    /// `/{secret}` for a kind with a webhook secret), when a public URL is known: the
+    /// provider's own, else smsgate's. None for a kind that needs a secret and has none: no
+    /// URL would take its calls.
     pub fn webhook_url(
         &self,
         global_public_url: Option<&str>,
         kind: &str,
         config: &ProviderConfig,
     ) -> Option<String> {
+        let path = match (&config.webhook_secret, config.kind.has_webhook_secret()) {
+            (Some(secret), true) => format!("webhooks/{kind}/{}/{secret}", config.id),
+            (None, true) => return None,
+            (_, false) => format!("webhooks/{kind}/{}", config.id),
+        };
         self.public_url
             .as_deref()
             .or(global_public_url)
-            .map(|url| join(url, &format!("webhooks/{kind}/{}", config.id)))
+            .map(|url| join(url, &path))
     }
 
     pub fn from_json(settings: &serde_json::Value) -> Result<Self, ProviderError> {

@@ -187,6 +187,7 @@ mod tests {
             settings,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            webhook_secret: None,
         }
     }
 

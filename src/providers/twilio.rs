@@ -347,7 +347,9 @@ pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> St
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Checks a signature in constant time.
+/// Checks a signature in constant time, over the URL as given and over it with its port
+/// toggled: Twilio may sign the URL with the scheme's default port (`:443`) spelled out, and
+/// its own validators accept both forms (twilio.md §7).
 pub fn signature_matches(
     auth_token: &str,
     url: &str,
@@ -355,8 +357,37 @@ pub fn signature_matches(
     given: &str,
 ) -> bool {
     use subtle::ConstantTimeEq;
-    let expected = signature(auth_token, url, params);
-    !given.is_empty() && bool::from(expected.as_bytes().ct_eq(given.trim().as_bytes()))
+    let given = given.trim();
+    let check = |url: &str| {
+        let expected = signature(auth_token, url, params);
+        bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+    };
+    !given.is_empty() && (check(url) || port_toggled(url).is_some_and(|other| check(&other)))
+}
+
+/// `url` with the scheme's default port added when it names none, or without its port when it
+/// names one, as Twilio's validators try it; `None` for a scheme other than http(s).
+fn port_toggled(url: &str) -> Option<String> {
+    let scheme_end = url.find("://")?;
+    let default = match url[..scheme_end].to_ascii_lowercase().as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return None,
+    };
+    let start = scheme_end + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let host_start = url[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    // An IPv6 literal's colons sit inside its brackets; a port comes after them.
+    let port_colon = url[host_start..end]
+        .rfind(':')
+        .filter(|&i| !url[host_start + i..end].contains(']'))
+        .map(|i| host_start + i);
+    Some(match port_colon {
+        Some(colon) => format!("{}{}", &url[..colon], &url[end..]),
+        None => format!("{}:{default}{}", &url[..end], &url[end..]),
+    })
 }
 
 #[cfg(test)]
@@ -399,6 +430,35 @@ mod tests {
             "RSOYDt4T1cUTdK1PDd93/VVr8B8="
         ));
         assert!(!signature_matches("12345", url, &shuffled, ""));
+    }
+
+    #[test]
+    fn the_port_is_toggled_as_twilios_validators_do() {
+        let toggled = |url: &str| port_toggled(url);
+        assert_eq!(
+            toggled("https://sms.example.com/webhooks/twilio/p?x=1").as_deref(),
+            Some("https://sms.example.com:443/webhooks/twilio/p?x=1")
+        );
+        assert_eq!(
+            toggled("https://sms.example.com:443/w").as_deref(),
+            Some("https://sms.example.com/w")
+        );
+        assert_eq!(
+            toggled("http://u:p@[::1]/w").as_deref(),
+            Some("http://u:p@[::1]:80/w")
+        );
+        assert_eq!(
+            toggled("HTTP://[::1]:8080").as_deref(),
+            Some("HTTP://[::1]")
+        );
+        assert_eq!(toggled("ftp://x/"), None);
+        let url = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        assert!(signature_matches(
+            "12345",
+            url,
+            &vector_params(),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
     }
 
     #[test]

@@ -103,5 +103,6 @@ pub(super) fn dev_mock() -> ProviderConfig {
         }),
         created_at: now,
         updated_at: now,
+        webhook_secret: None,
     }
 }

@@ -164,6 +164,7 @@ pub(crate) fn provider(slug: &str) -> ProviderConfig {
         settings: serde_json::json!({}),
         created_at: base_time(),
         updated_at: base_time(),
+        webhook_secret: Some(format!("secret-of-{slug}")),
     }
 }
 

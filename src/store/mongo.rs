@@ -98,6 +98,7 @@ impl MongoStore {
         store.ping().await?;
         indexes::create(&store.db).await?;
         alerts::create_indexes(&store.db).await?;
+        providers::give_webhook_secrets(&store.db).await?;
         tracing::info!(database, "connected to MongoDB");
         Ok(store)
     }

@@ -33,6 +33,17 @@ async fn callback(
     status: &str,
     sign_with: Option<&str>,
 ) -> u16 {
+    callback_signed_over(app, provider_id, status, sign_with, PUBLIC).await
+}
+
+/// As `callback`, with the signature computed over `signed_base` and the path.
+async fn callback_signed_over(
+    app: &crate::helpers::TestApp,
+    provider_id: &str,
+    status: &str,
+    sign_with: Option<&str>,
+    signed_base: &str,
+) -> u16 {
     let path = format!("/webhooks/twilio/{provider_id}");
     let params: Vec<(String, String)> = [
         ("MessageSid", MESSAGE_SID),
@@ -51,7 +62,7 @@ async fn callback(
     if let Some(token) = sign_with {
         request = request.header(
             "X-Twilio-Signature",
-            signature(token, &format!("{PUBLIC}{path}"), &params),
+            signature(token, &format!("{signed_base}{path}"), &params),
         );
     }
     request.send().await.unwrap().status().as_u16()
@@ -146,6 +157,32 @@ async fn a_message_fails_over_from_an_smso_without_credit_to_twilio_and_is_deliv
     assert_eq!(smso.journal.to_path("/api/v1/send").len(), 1);
 }
 
+/// Twilio may sign the URL with the scheme's default port spelled out; its own validators
+/// accept either form, and so do we. Another port is still a forgery.
+#[tokio::test]
+async fn a_callback_signed_over_the_url_with_its_default_port_is_accepted() {
+    let tw = FakeTwilio::start().await;
+    let (app, ids) = spawn_with_providers(vec![twilio(&tw, 0)], Some(PUBLIC)).await;
+    let sent = app
+        .send_sms(json!({ "to": "+40722334455", "body": "Hello" }))
+        .await;
+    let id = sent["id"].as_str().unwrap();
+    app.wait_for_status(id, "SENT").await;
+
+    let other_port = "https://sms.example.com:8443";
+    assert_eq!(
+        callback_signed_over(&app, &ids[0], "delivered", Some(TOKEN), other_port).await,
+        403
+    );
+    assert_eq!(app.message(id).await["status"], "SENT");
+    let default_port = "https://sms.example.com:443";
+    assert_eq!(
+        callback_signed_over(&app, &ids[0], "delivered", Some(TOKEN), default_port).await,
+        200
+    );
+    app.wait_for_status(id, "DELIVERED").await;
+}
+
 #[tokio::test]
 async fn twilio_balance_and_fetch_use_the_documented_paths() {
     let tw = FakeTwilio::start().await;
@@ -176,6 +213,7 @@ async fn twilio_balance_and_fetch_use_the_documented_paths() {
         settings: json!({}),
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
+        webhook_secret: None,
     };
     let client = Twilio::new(
         &config,

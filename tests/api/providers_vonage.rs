@@ -34,7 +34,7 @@ async fn push(
     provider_id: &str,
     params: &[(String, String)],
 ) -> u16 {
-    let url = app.url(&format!("/webhooks/vonage/{provider_id}"));
+    let url = app.url(&fakes::webhook_path("vonage", provider_id));
     app.client
         .post(url)
         .form(params)
@@ -80,7 +80,7 @@ async fn vonage_sends_unicode_as_the_documented_form_and_reads_the_balance() {
     );
     let form = sends[0].form();
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let callback = format!("{PUBLIC}/webhooks/vonage/{}", ids[0]);
+    let callback = format!("{PUBLIC}{}", fakes::webhook_path("vonage", &ids[0]));
     assert_eq!(
         pairs,
         [
@@ -273,7 +273,7 @@ async fn a_long_text_is_billed_per_part_and_receipts_come_by_get_or_json() {
     // The second part's receipt, as a GET query string (one of Vonage's account settings),
     // found by the `client-ref` it echoes even though its id is not the one stored.
     let query = fake::dlr(1, "delivered", Some(id), None, None);
-    let url = app.url(&format!("/webhooks/vonage/{}", ids[0]));
+    let url = app.url(&fakes::webhook_path("vonage", &ids[0]));
     let status = app
         .client
         .get(&url)

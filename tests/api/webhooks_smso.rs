@@ -26,7 +26,7 @@ fn receipt(status: &str) -> String {
 
 async fn post(app: &crate::helpers::TestApp, provider_id: &str, body: String) -> u16 {
     app.client
-        .post(app.url(&format!("/webhooks/smso/{provider_id}")))
+        .post(app.url(&fakes::webhook_path("smso", provider_id)))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
         .send()
@@ -56,7 +56,7 @@ async fn smso_receipts_by_webhook_deliver_once_and_late_or_repeated_ones_add_not
     let id = sent["id"].as_str().unwrap();
     app.wait_for_status(id, "SENT").await;
     let form = fake.journal.to_path("/api/v1/send")[0].form();
-    let webhook = format!("{PUBLIC}/webhooks/smso/{}", ids[0]);
+    let webhook = format!("{PUBLIC}{}", fakes::webhook_path("smso", &ids[0]));
     assert!(
         form.iter()
             .any(|(k, v)| k == "webhook_status" && *v == webhook),

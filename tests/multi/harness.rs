@@ -128,6 +128,7 @@ pub fn smso(slug: &str, is_default: bool, fake: SocketAddr, keyring: &Keyring) -
         settings: json!({ "status_poll_initial_ms": 100, "max_concurrency": 16 }),
         created_at: now,
         updated_at: now,
+        webhook_secret: None,
     }
 }
 

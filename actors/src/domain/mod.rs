@@ -15,7 +15,9 @@ pub use ids::{MessageId, ProviderId};
 pub use message::{scoped_key, Message, MessageFilter, MessageType, Page, PageRequest};
 pub use money::Money;
 pub use phone::E164;
-pub use provider::{secret_hint, ProviderConfig, ProviderKind, ProviderSettings};
+pub use provider::{
+    new_webhook_secret, secret_hint, ProviderConfig, ProviderKind, ProviderSettings,
+};
 pub use stats::{DailyStats, DeliveryHistogram, StatsDelta, StatsGroupBy, StatsQuery};
 pub use status::MessageStatus;
 pub use text::{Encoding, TextInfo};

@@ -39,6 +39,20 @@ impl ProviderKind {
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(raw))
     }
+
+    /// Whether its webhook path carries a secret: the kinds whose receipts are not always
+    /// signed (SMSO never signs; Vonage only with a signature secret). Twilio signs every one.
+    pub fn has_webhook_secret(self) -> bool {
+        matches!(self, Self::Smso | Self::Vonage)
+    }
+}
+
+/// A new webhook path secret: 256 bits from the operating system's CSPRNG, as lower-case hex.
+pub fn new_webhook_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One stored provider. `credentials` is the encrypted blob: the engine passes it to the
@@ -61,6 +75,31 @@ pub struct ProviderConfig {
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The random secret in its webhook path (`/webhooks/{kind}/{id}/{secret}`), for the kinds
+    /// that have one (`ProviderKind::has_webhook_secret`). Shown to the admin once, when made
+    /// or rotated; never listed (only whether it is set) and never logged.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+}
+
+impl ProviderConfig {
+    /// The path its receipts are posted to (`/webhooks/{kind}/{id}`, then `/{secret}` for a
+    /// kind with a webhook secret): a secret, for those kinds, to show only when it is made.
+    /// None for a kind without webhooks, or one that needs a secret and has none.
+    pub fn webhook_path(&self) -> Option<String> {
+        let kind = match self.kind {
+            ProviderKind::Smso => "smso",
+            ProviderKind::Vonage => "vonage",
+            ProviderKind::Twilio => "twilio",
+            ProviderKind::Http | ProviderKind::Mock => return None,
+        };
+        let base = format!("/webhooks/{kind}/{}", self.id);
+        match (self.kind.has_webhook_secret(), &self.webhook_secret) {
+            (false, _) => Some(base),
+            (true, Some(secret)) => Some(format!("{base}/{secret}")),
+            (true, None) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -75,6 +114,10 @@ impl std::fmt::Debug for ProviderConfig {
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
             )
             .finish_non_exhaustive()
     }

@@ -90,6 +90,14 @@ impl Engine {
         Ok(self.view(config))
     }
 
+    /// Gives the provider a new webhook path secret and restarts it, so its sends hand the new
+    /// URL over; the old URL answers 404 from now on. The answer holds the secret: show it once.
+    pub async fn rotate_webhook_secret(&self, id: &str) -> Result<ProviderView, EngineError> {
+        let config = self.catalog().rotate_webhook_secret(id).await?;
+        self.reconfigure(&config.id).await?;
+        Ok(self.view(config))
+    }
+
     /// Makes this provider the default (and active). The previous default stops being one in the
     /// same store write, so there is never more than one.
     pub async fn activate_provider(&self, id: &str) -> Result<ProviderView, EngineError> {

@@ -7,7 +7,7 @@ use super::validate::{
     valid_url, NewProvider, ProviderPatch,
 };
 use crate::{
-    domain::{ProviderConfig, ProviderId, ProviderKind},
+    domain::{new_webhook_secret, ProviderConfig, ProviderId, ProviderKind},
     error::EngineError,
     ports::{ProviderFactory, SecretSealer, Store},
 };
@@ -126,6 +126,7 @@ impl ProviderCatalog {
             settings,
             created_at: now,
             updated_at: now,
+            webhook_secret: kind.has_webhook_secret().then(new_webhook_secret),
         };
         self.check(&config)?;
         self.store.insert_provider(&config).await?;
@@ -185,10 +186,40 @@ impl ProviderCatalog {
             None => {}
         }
         config.kind = kind;
+        // A kind whose receipts come unsigned gets a secret in its webhook path; the others
+        // keep none (Twilio signs its callbacks).
+        if !kind.has_webhook_secret() {
+            config.webhook_secret = None;
+        } else if config.webhook_secret.is_none() {
+            config.webhook_secret = Some(new_webhook_secret());
+        }
         config.updated_at = Utc::now();
         self.check(&config)?;
         self.store.update_provider(&config).await?;
         tracing::info!(provider = %config.slug, provider_id = %config.id, is_active = config.is_active, credentials_changed = patch.credentials.is_some(), "provider updated");
+        Ok(config)
+    }
+
+    /// Replaces the provider's webhook path secret with a new random one: the old webhook URL
+    /// answers 404 from then on. Returns the provider with its new secret (to show once).
+    pub async fn rotate_webhook_secret(
+        &self,
+        id_or_slug: &str,
+    ) -> Result<ProviderConfig, EngineError> {
+        let mut config = self.find(id_or_slug).await?;
+        if !config.kind.has_webhook_secret() {
+            return Err(EngineError::invalid(
+                "id",
+                format!(
+                    "a {} provider has no webhook secret: only SMSO and Vonage webhook URLs carry one (Twilio signs its callbacks)",
+                    config.kind.as_str()
+                ),
+            ));
+        }
+        config.webhook_secret = Some(new_webhook_secret());
+        config.updated_at = Utc::now();
+        self.store.update_provider(&config).await?;
+        tracing::info!(provider = %config.slug, provider_id = %config.id, "webhook secret rotated");
         Ok(config)
     }
 

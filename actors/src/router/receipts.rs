@@ -3,15 +3,21 @@
 
 use super::{
     RouterMsg, RouterState, MAX_AWAITING_RECEIPT, MAX_EARLY_RECEIPTS, MAX_RECEIPT_RETRIES,
-    RECEIPT_RETRY_FOR,
+    RECEIPT_RETRY_FOR, RETRY_LOOKUPS_PER_TICK,
 };
 use crate::{
-    domain::{event::ErrorKind, MessageError, MessageId, MessageStatus},
+    domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
     ports::{DeliveryReport, DeliveryStatus},
     provider::ProviderMsg,
 };
 use ractor::ActorRef;
-use std::time::Instant;
+use tokio::time::Instant;
+
+/// Whether `provider` is the one that sent `message` (its current attempt): a receipt from any
+/// other provider, whatever ids it names, must never move the message.
+pub(super) fn sent_by(message: &Message, provider: &str) -> bool {
+    message.provider.as_deref() == Some(provider)
+}
 
 impl RouterState {
     /// A receipt that matches no message yet: the provider may have called back before its
@@ -44,9 +50,10 @@ impl RouterState {
         if self.receipt_retries.len() < MAX_RECEIPT_RETRIES
             || self.receipt_retries.contains_key(&key)
         {
-            self.receipt_retries
-                .entry(key)
-                .or_insert_with(|| (Instant::now(), report));
+            self.receipt_retries.entry(key).or_insert_with(|| {
+                let now = Instant::now();
+                (now, now, report)
+            });
         }
     }
 
@@ -58,24 +65,41 @@ impl RouterState {
         }
     }
 
-    /// Looks the kept receipts up again; those kept too long are dropped.
+    /// Looks some kept receipts up again, those looked up longest ago first; those kept too
+    /// long are dropped. At most `RETRY_LOOKUPS_PER_TICK` a tick: receipts naming ids no
+    /// message has (forged ones, say) cannot make the store work harder than that, however
+    /// many come.
     pub(super) fn retry_receipts(&mut self, myself: &ActorRef<RouterMsg>) {
         if self.receipt_retries.is_empty() {
             return;
         }
-        self.receipt_retries.retain(|(provider, provider_message_id), (since, _)| {
+        self.receipt_retries.retain(|(provider, provider_message_id), (since, _, _)| {
             let keep = since.elapsed() < RECEIPT_RETRY_FOR;
             if !keep {
-                tracing::info!(provider = %provider, provider_message_id = %provider_message_id, "a receipt found no message to take it and was dropped");
+                tracing::info!(provider = ?provider, provider_message_id = ?provider_message_id, "a receipt found no message to take it and was dropped");
             }
             keep
         });
-        let due: Vec<DeliveryReport> = self
+        let mut due: Vec<(&(String, String), Instant)> = self
             .receipt_retries
-            .values()
-            .map(|(_, report)| report.clone())
+            .iter()
+            .map(|(key, (_, tried, _))| (key, *tried))
             .collect();
-        for report in due {
+        due.sort_unstable_by_key(|(_, tried)| *tried);
+        let due: Vec<(String, String)> = due
+            .into_iter()
+            .take(RETRY_LOOKUPS_PER_TICK)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let now = Instant::now();
+        let mut reports = Vec::with_capacity(due.len());
+        for key in due {
+            if let Some((_, tried, report)) = self.receipt_retries.get_mut(&key) {
+                *tried = now;
+                reports.push(report.clone());
+            }
+        }
+        for report in reports {
             self.on_report(myself, report);
         }
     }
@@ -121,10 +145,20 @@ impl RouterState {
     }
 
     pub(super) fn on_report(&mut self, myself: &ActorRef<RouterMsg>, report: DeliveryReport) {
+        let named = report
+            .message_id
+            .as_ref()
+            .and_then(|id| self.messages.get(id))
+            .map(|t| sent_by(&t.message, &report.provider));
+        if named == Some(false) {
+            // Held here, so this instance knows which provider sent it: not this one.
+            tracing::info!(provider = ?report.provider, "a receipt named a message another provider sent; ignored");
+            return;
+        }
         let id = report
             .message_id
             .clone()
-            .filter(|id| self.messages.contains_key(id))
+            .filter(|_| named == Some(true))
             .or_else(|| {
                 self.by_provider_id
                     .get(&(report.provider.clone(), report.provider_message_id.clone()))

@@ -45,6 +45,7 @@ pub struct MemoryStore {
     failing: AtomicBool,
     commits: AtomicUsize,
     refused: AtomicUsize,
+    provider_id_lookups: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -136,6 +137,11 @@ impl MemoryStore {
     /// Commits refused by an injected failure.
     pub fn refused_count(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    /// How many times a message was looked up by its provider's id (receipts do that).
+    pub fn provider_id_lookups(&self) -> usize {
+        self.provider_id_lookups.load(Ordering::SeqCst)
     }
 
     pub fn message_count(&self) -> usize {
@@ -265,6 +271,7 @@ impl Store for MemoryStore {
         provider: &str,
         provider_message_id: &str,
     ) -> Result<Option<Message>, StoreError> {
+        self.provider_id_lookups.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.inner)
             .messages
             .values()

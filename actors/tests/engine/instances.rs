@@ -280,3 +280,55 @@ async fn a_receipt_at_the_other_instance_before_the_send_answer_is_applied_after
     engine_a.shutdown(Duration::from_millis(50)).await;
     engine_b.shutdown(Duration::from_millis(50)).await;
 }
+
+/// A forged receipt at the instance that does not hold the message (so it is read from the
+/// store) from a provider that did not send it changes nothing; the sender's receipt does.
+#[tokio::test(start_paused = true)]
+async fn a_receipt_from_another_provider_at_the_other_instance_changes_nothing() {
+    let shared = MemoryStore::new();
+    for (slug, is_default, priority) in [("mock", true, 0), ("other", false, 1)] {
+        shared
+            .insert_provider(&provider_config(slug, is_default, priority))
+            .await
+            .unwrap();
+    }
+    let factory_a = ScriptedFactory::new();
+    let fake_a = factory_a.register("mock");
+    factory_a.register("other");
+    fake_a.set_auto_deliver(false);
+    let engine_a = start_engine(shared.instance("a", TTL), factory_a, fast_config()).await;
+    let factory_b = ScriptedFactory::new();
+    factory_b.register("mock");
+    factory_b.register("other");
+    let engine_b = start_engine(shared.instance("b", TTL), factory_b, fast_config()).await;
+
+    let m = crate::helpers::send(&engine_a, "0755123456", "forged elsewhere").await;
+    let sent = wait_for_status(&engine_a, &m.id, MessageStatus::Sent).await;
+    let pid = sent.provider_message_id.clone().unwrap();
+    for message_id in [Some(m.id.clone()), None] {
+        engine_b.report_delivery(DeliveryReport {
+            provider: "other".into(),
+            provider_message_id: pid.clone(),
+            message_id,
+            status: DeliveryStatus::Delivered,
+            at: Utc::now(),
+            error: None,
+        });
+    }
+    // Paused time: it passes only once B has looked the receipts up (and up again each tick).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stored = shared.message(&m.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Sent, "{stored:?}");
+
+    engine_b.report_delivery(DeliveryReport {
+        provider: "mock".into(),
+        provider_message_id: pid,
+        message_id: None,
+        status: DeliveryStatus::Delivered,
+        at: Utc::now(),
+        error: None,
+    });
+    wait_for_status(&engine_b, &m.id, MessageStatus::Delivered).await;
+    engine_a.shutdown(Duration::from_millis(50)).await;
+    engine_b.shutdown(Duration::from_millis(50)).await;
+}

@@ -128,3 +128,63 @@ async fn a_receipt_for_a_send_that_then_errs_still_finishes_the_message_once() {
         "{stats:?}"
     );
 }
+
+/// A receipt applies only to a message its provider sent: another provider's webhook naming our
+/// id, or the same provider message id, changes nothing; the sender's own receipt still does.
+#[tokio::test]
+async fn a_receipt_from_another_provider_changes_nothing() {
+    let (h, fakes) = harness(&[("mock", true, 0), ("other", false, 1)]).await;
+    fakes[0].set_auto_deliver(false);
+    let m = send(&h.engine, "0755123456", "hello").await;
+    let sent = wait_for_status(&h.engine, &m.id, MessageStatus::Sent).await;
+    assert_eq!(sent.provider.as_deref(), Some("mock"));
+
+    h.engine
+        .report_delivery(delivered("other", "scripted-0", Some(&m)));
+    h.engine
+        .report_delivery(delivered("other", "scripted-0", None));
+    // The sender's own receipt, after the forged ones: it must be the one that finishes it.
+    h.engine.report_delivery(DeliveryReport {
+        status: DeliveryStatus::Undelivered,
+        ..delivered("mock", "scripted-0", None)
+    });
+    let done = wait_for_status(&h.engine, &m.id, MessageStatus::Undelivered).await;
+    assert_eq!(
+        statuses(&done),
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Sent,
+            MessageStatus::Undelivered
+        ]
+    );
+}
+
+/// Forged receipts naming ids no message has are looked up again for a while (another instance
+/// may not have stored its send's answer yet), but the store work that buys is bounded overall,
+/// however many of them come.
+#[tokio::test(start_paused = true)]
+async fn unknown_receipts_cost_a_bounded_number_of_store_lookups() {
+    let (h, _fakes) = harness(&[("mock", true, 0)]).await;
+    const FORGED: usize = 1_000;
+    for n in 0..FORGED {
+        h.engine
+            .report_delivery(delivered("mock", &format!("forged-{n}"), None));
+    }
+    // Paused time passes only while every task is idle: each tick's look-ups are done by then.
+    let window = 61;
+    tokio::time::sleep(std::time::Duration::from_secs(window)).await;
+    let lookups = h.store.provider_id_lookups();
+    // Each one once when it comes, then at most the retry budget per tick, overall.
+    let bound = FORGED + RETRY_LOOKUPS_PER_TICK * window as usize;
+    assert!(lookups >= FORGED, "{lookups}");
+    assert!(lookups <= bound, "{lookups} look-ups, more than {bound}");
+    // Past the retry window they are dropped: no more store work at all.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let after = h.store.provider_id_lookups();
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    assert_eq!(h.store.provider_id_lookups(), after);
+}
+
+/// The Router's budget of receipt look-ups per tick (actors/src/router.rs).
+const RETRY_LOOKUPS_PER_TICK: usize = 50;

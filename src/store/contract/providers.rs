@@ -23,6 +23,7 @@ pub async fn providers_round_trip_update_and_delete(store: &dyn Store) {
     p.features = vec![];
     p.credentials = None;
     p.settings = serde_json::json!({"max_concurrency": 2});
+    p.webhook_secret = Some("rotated-secret".into());
     p.updated_at = base_time() + Duration::minutes(5);
     store.update_provider(&p).await.unwrap();
     assert_eq!(store.provider(&p.id).await.unwrap(), Some(p.clone()));

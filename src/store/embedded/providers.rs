@@ -9,14 +9,14 @@ use smsgate_actors::ports::StoreError;
 
 const INSERT: &str = "INSERT INTO sms_providers (id, name, slug, kind, is_active, is_default, \
     priority, features, sender_id, api_base_url, credentials, api_key_hint, settings, \
-    created_at, updated_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    created_at, updated_at, webhook_secret) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// Everything but the id and the creation time.
 const UPDATE: &str = "UPDATE sms_providers SET name = ?2, slug = ?3, kind = ?4, \
     is_active = ?5, is_default = ?6, priority = ?7, features = ?8, sender_id = ?9, \
     api_base_url = ?10, credentials = ?11, api_key_hint = ?12, settings = ?13, \
-    updated_at = ?15 WHERE id = ?1";
+    updated_at = ?15, webhook_secret = ?16 WHERE id = ?1";
 
 /// Clears every default but `?1`'s; run before a provider becomes the default, because the
 /// unique index on defaults is checked row by row, not at commit.
@@ -130,7 +130,7 @@ fn clear_other_defaults(conn: &Connection, id: &ProviderId) -> Result<(), StoreE
 }
 
 /// Owned values: several columns are built here (JSON, times), so nothing can borrow from them.
-fn provider_params(p: &ProviderConfig) -> ParamsFromIter<[Value; 15]> {
+fn provider_params(p: &ProviderConfig) -> ParamsFromIter<[Value; 16]> {
     params_from_iter([
         Value::from(p.id.as_str().to_owned()),
         Value::from(p.name.clone()),
@@ -147,5 +147,6 @@ fn provider_params(p: &ProviderConfig) -> ParamsFromIter<[Value; 15]> {
         Value::from(p.settings.to_string()),
         Value::from(time_to_sql(&p.created_at)),
         Value::from(time_to_sql(&p.updated_at)),
+        Value::from(p.webhook_secret.clone()),
     ])
 }

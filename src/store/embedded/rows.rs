@@ -182,7 +182,7 @@ impl EventRow {
 
 pub(super) const PROVIDER_COLUMNS: &str = "id, name, slug, kind, is_active, is_default, \
     priority, features, sender_id, api_base_url, credentials, api_key_hint, settings, \
-    created_at, updated_at";
+    created_at, updated_at, webhook_secret";
 
 pub(super) struct ProviderRow {
     id: String,
@@ -200,6 +200,7 @@ pub(super) struct ProviderRow {
     settings: String,
     created_at: String,
     updated_at: String,
+    webhook_secret: Option<String>,
 }
 
 impl ProviderRow {
@@ -220,6 +221,7 @@ impl ProviderRow {
             settings: row.get(12)?,
             created_at: row.get(13)?,
             updated_at: row.get(14)?,
+            webhook_secret: row.get(15)?,
         })
     }
 
@@ -242,6 +244,7 @@ impl ProviderRow {
             api_base_url: self.api_base_url,
             credentials: self.credentials,
             api_key_hint: self.api_key_hint,
+            webhook_secret: self.webhook_secret,
         })
     }
 }

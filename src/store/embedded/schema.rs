@@ -202,7 +202,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE sms_logs ADD COLUMN sent_by TEXT;
     CREATE INDEX sms_logs_sent_by ON sms_logs (sent_by, id) WHERE sent_by IS NOT NULL;
     ",
+    // 8: webhook path secrets (below).
+    WEBHOOK_SECRETS,
 ];
+
+/// The migration that gives every provider of a kind with unsigned receipts (SMSO, Vonage) its
+/// webhook path secret: 256 bits from SQLite's `randomblob` (a CSPRNG seeded by the operating
+/// system). Their webhook URLs change: the old ones answer 404 from then on. `migrate` logs
+/// what the admin has to do about it.
+const WEBHOOK_SECRETS: &str = r"
+    ALTER TABLE sms_providers ADD COLUMN webhook_secret TEXT;
+    UPDATE sms_providers SET webhook_secret = lower(hex(randomblob(32)))
+        WHERE kind IN ('SMSO', 'VONAGE');
+    ";
 
 /// The schema version this build writes: the number of migrations.
 pub(super) fn current_version() -> i64 {
@@ -266,6 +278,27 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", index as i64 + 1)
             .map_err(sqlite_error)?;
         tx.commit().map_err(sqlite_error)?;
+        if *step == WEBHOOK_SECRETS {
+            warn_of_new_webhook_secrets(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Names the providers whose webhook URLs the webhook-secret migration changed (never the
+/// secrets): SMSO and Vonage get the new URL with each send, but a URL set by hand at the
+/// provider (Vonage's account-wide delivery receipt URL) must be replaced after a rotation.
+fn warn_of_new_webhook_secrets(conn: &Connection) -> Result<(), StoreError> {
+    let mut statement = conn
+        .prepare("SELECT slug FROM sms_providers WHERE webhook_secret IS NOT NULL")
+        .map_err(sqlite_error)?;
+    let slugs = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(sqlite_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sqlite_error)?;
+    for slug in slugs {
+        tracing::warn!(provider = ?slug, "this provider's webhook URL now carries a secret and its old URL answers 404; run rotateWebhookSecret to see the new URL and set it wherever it was configured at the provider");
     }
     Ok(())
 }

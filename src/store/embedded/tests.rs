@@ -81,6 +81,7 @@ fn contract_provider() -> ProviderConfig {
         settings: serde_json::json!({}),
         created_at: base_time(),
         updated_at: base_time(),
+        webhook_secret: Some("0123456789abcdef0123456789abcdef".into()),
     }
 }
 
@@ -255,4 +256,47 @@ async fn daily_statistics_of_an_older_database_become_hour_zero_of_their_day() {
     let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
     assert_eq!((rows[0].delivered, rows[0].delivery_count), (4, 4));
     assert_eq!(rows[0].delivery_histogram.quantile_ms(0.95), Some(800));
+}
+
+/// Providers stored before webhook secrets existed get one each at the migration (SMSO and
+/// Vonage only), 256 random bits, different for each: their old webhook URLs stop working.
+#[tokio::test]
+async fn providers_of_an_older_database_get_their_own_webhook_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = schema::MIGRATIONS
+        .iter()
+        .position(|s| s.contains("webhook_secret"))
+        .unwrap();
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for step in &schema::MIGRATIONS[..step] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", step as i64)
+            .unwrap();
+        for (id, kind) in [("prv_a", "SMSO"), ("prv_b", "VONAGE"), ("prv_c", "TWILIO")] {
+            conn.execute(
+                "INSERT INTO sms_providers VALUES (?1, ?1, ?1, ?2, 1, 0, 10, '[]', NULL, NULL, \
+                 NULL, NULL, '{}', '2026-11-24T10:00:00.000000000Z', '2026-11-24T10:00:00.000000000Z')",
+                [id, kind],
+            )
+            .unwrap();
+        }
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let secrets: Vec<Option<String>> = store
+        .providers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.webhook_secret)
+        .collect();
+    let [Some(a), Some(b), None] = &secrets[..] else {
+        panic!("{secrets:?}");
+    };
+    for secret in [a, b] {
+        assert_eq!(secret.len(), 64, "{secret}");
+        assert!(secret.bytes().all(|c| c.is_ascii_hexdigit()), "{secret}");
+    }
+    assert_ne!(a, b);
 }

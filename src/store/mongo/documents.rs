@@ -273,6 +273,9 @@ pub(super) struct ProviderDoc {
     settings: Bson,
     created_at: bson::DateTime,
     updated_at: bson::DateTime,
+    /// The webhook path secret; absent in documents written before there was one.
+    #[serde(default)]
+    webhook_secret: Option<String>,
 }
 
 impl ProviderDoc {
@@ -295,6 +298,7 @@ impl ProviderDoc {
                 .map_err(|err| StoreError::Unavailable(Box::new(err)))?,
             created_at: date(&p.created_at),
             updated_at: date(&p.updated_at),
+            webhook_secret: p.webhook_secret.clone(),
         })
     }
 
@@ -316,6 +320,7 @@ impl ProviderDoc {
             api_base_url: self.api_base_url,
             credentials: self.credentials,
             api_key_hint: self.api_key_hint,
+            webhook_secret: self.webhook_secret,
         })
     }
 }

@@ -140,3 +140,36 @@ async fn clear_other_defaults(
         .map_err(mongo_error)?;
     Ok(())
 }
+
+/// Gives each provider of a kind with unsigned receipts (SMSO, Vonage) written before webhook
+/// secrets existed its secret, once: the filter on a missing secret makes the same step at a
+/// second instance starting at the same time change nothing. Logs which providers' webhook
+/// URLs changed (never the secrets): the admin rotates to see the new one.
+pub(super) async fn give_webhook_secrets(db: &Database) -> Result<(), StoreError> {
+    let raw: Collection<mongodb::bson::Document> = db.collection(PROVIDERS);
+    let missing: Vec<mongodb::bson::Document> = raw
+        .find(doc! { "kind": { "$in": ["SMSO", "VONAGE"] }, "webhook_secret": null })
+        .await
+        .map_err(mongo_error)?
+        .try_collect()
+        .await
+        .map_err(mongo_error)?;
+    for provider in missing {
+        let Ok(id) = provider.get_str("_id") else {
+            continue;
+        };
+        let secret = smsgate_actors::domain::new_webhook_secret();
+        let result = raw
+            .update_one(
+                doc! { "_id": id, "webhook_secret": null },
+                doc! { "$set": { "webhook_secret": secret } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        if result.modified_count == 1 {
+            let slug = provider.get_str("slug").unwrap_or_default();
+            tracing::warn!(provider = ?slug, "this provider's webhook URL now carries a secret and its old URL answers 404; run rotateWebhookSecret to see the new URL and set it wherever it was configured at the provider");
+        }
+    }
+    Ok(())
+}

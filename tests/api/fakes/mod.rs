@@ -148,6 +148,16 @@ pub async fn spawn_with_providers_and_file(
     public_url: Option<&str>,
     file: Option<&str>,
 ) -> (crate::helpers::TestApp, Vec<String>) {
+    spawn_with_providers_and_env(providers, public_url, file, &[]).await
+}
+
+/// As `spawn_with_providers_and_file`, with more `SMSGATE_*` variables (`extra` wins).
+pub async fn spawn_with_providers_and_env(
+    providers: Vec<Provider>,
+    public_url: Option<&str>,
+    file: Option<&str>,
+    extra: &[(&str, &str)],
+) -> (crate::helpers::TestApp, Vec<String>) {
     use smsgate::{secrets::Keyring, store::EmbeddedStore};
     use smsgate_actors::{
         domain::{ProviderConfig, ProviderId},
@@ -163,6 +173,10 @@ pub async fn spawn_with_providers_and_file(
             let now = chrono::Utc::now();
             let id = ProviderId::generate();
             ids.push(id.as_str().to_owned());
+            let secret = p
+                .kind
+                .has_webhook_secret()
+                .then(|| webhook_secret(id.as_str()));
             store
                 .insert_provider(&ProviderConfig {
                     id,
@@ -180,6 +194,7 @@ pub async fn spawn_with_providers_and_file(
                     settings: p.settings,
                     created_at: now,
                     updated_at: now,
+                    webhook_secret: secret,
                 })
                 .await
                 .unwrap();
@@ -189,8 +204,23 @@ pub async fn spawn_with_providers_and_file(
     if let Some(url) = public_url {
         env.push(("SMSGATE_PUBLIC_URL", url));
     }
+    env.extend_from_slice(extra);
     let app = crate::helpers::spawn_app_with_file(dir, file, &env).await;
     (app, ids)
+}
+
+/// The webhook path secret `spawn_with_providers` gives a provider of a kind that has one:
+/// derived from its id, so a test can build its webhook URL.
+pub fn webhook_secret(provider_id: &str) -> String {
+    format!("{provider_id}0123456789abcdef")
+}
+
+/// Where smsgate takes `kind`'s (`smso`, `vonage`) receipts for this provider.
+pub fn webhook_path(kind: &str, provider_id: &str) -> String {
+    format!(
+        "/webhooks/{kind}/{provider_id}/{}",
+        webhook_secret(provider_id)
+    )
 }
 
 /// The statuses of a message's events, in order, and the provider of each.
