@@ -41,9 +41,17 @@ const MAX_PAGE: usize = 200;
 const DEFAULT_DAYS: i64 = 30;
 const MAX_DAYS: i64 = 3 * 366;
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, EngineError> {
-    body.map(|Json(b)| b)
-        .map_err(|rejection| EngineError::invalid("body", rejection.body_text()))
+/// A JSON object read as `T`. Anything else (an array, which serde would read field by field
+/// in order, or a bare value) is refused before it is read.
+fn body<T: serde::de::DeserializeOwned>(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<T, EngineError> {
+    let Json(value) =
+        body.map_err(|rejection| EngineError::invalid("body", rejection.body_text()))?;
+    if !value.is_object() {
+        return Err(EngineError::invalid("body", "must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|err| EngineError::invalid("body", err.to_string()))
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, EngineError> {
@@ -101,10 +109,10 @@ pub async fn update_provider(
     State(state): State<AppState>,
     Limited(caller): Limited,
     Path(id): Path<String>,
-    update: Result<Json<ProviderUpdate>, JsonRejection>,
+    update: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<ProviderDto>, ApiError> {
     require(&caller, WRITERS)?;
-    let patch = body(update)?.into_patch()?;
+    let patch = body::<ProviderUpdate>(update)?.into_patch()?;
     tracing::info!(caller = %caller.name, provider_id = %id, "REST update provider");
     let before = state.engine.configured_provider(&id).await?.config;
     let view = state
@@ -154,10 +162,10 @@ pub async fn test_provider(
     State(state): State<AppState>,
     Limited(caller): Limited,
     Path(id): Path<String>,
-    request: Result<Json<TestRequest>, JsonRejection>,
+    request: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<SmsLog>, ApiError> {
     require(&caller, WRITERS)?;
-    let request = body(request)?;
+    let request: TestRequest = body(request)?;
     tracing::info!(caller = %caller.name, provider_id = %id, "REST test provider");
     let message = state
         .engine
