@@ -221,8 +221,8 @@ pub async fn statistics(
             EngineError::invalid("to", format!("at most {MAX_DAYS} days after `from`")).into(),
         );
     }
-    let group_by = match params.group_by.as_deref().map(str::trim) {
-        None | Some("") => StatsGroupBy::Day,
+    let group_by = match enum_param("group_by", &params.group_by)? {
+        None => StatsGroupBy::Day,
         Some(g) if g.eq_ignore_ascii_case("day") => StatsGroupBy::Day,
         Some(g) if g.eq_ignore_ascii_case("hour") => StatsGroupBy::Hour,
         Some(_) => return Err(EngineError::invalid("group_by", "must be `day` or `hour`").into()),
@@ -234,8 +234,8 @@ pub async fn statistics(
         )
         .into());
     }
-    let message_type = match params.message_type.as_deref().map(str::trim) {
-        None | Some("") => None,
+    let message_type = match enum_param("message_type", &params.message_type)? {
+        None => None,
         Some(t) => Some(MessageType::parse(t).ok_or_else(|| {
             EngineError::invalid("message_type", "must be otp, transactional or marketing")
         })?),
@@ -304,14 +304,29 @@ pub async fn logs(
     Ok(Json(json!({ "logs": logs, "next_cursor": next_cursor })))
 }
 
-/// A query parameter given with something in it: `?status=` means no filter.
+/// A query parameter given with something in it: `?provider=` means no filter.
 fn nonempty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// An enum query parameter: absent means no filter, but `?status=` is refused rather than read
+/// as "any", so a caller's empty variable never widens what they asked for.
+pub(crate) fn enum_param<'a>(
+    name: &'static str,
+    value: &'a Option<String>,
+) -> Result<Option<&'a str>, EngineError> {
+    match value.as_deref().map(str::trim) {
+        Some("") => Err(EngineError::invalid(
+            name,
+            "must not be empty; leave the parameter out for no filter",
+        )),
+        other => Ok(other),
+    }
+}
+
 fn log_filter(params: &LogParams) -> Result<MessageFilter, EngineError> {
     Ok(MessageFilter {
-        status: nonempty(&params.status)
+        status: enum_param("status", &params.status)?
             .map(|raw| {
                 MessageStatus::parse(raw).ok_or_else(|| {
                     EngineError::invalid(
@@ -322,7 +337,7 @@ fn log_filter(params: &LogParams) -> Result<MessageFilter, EngineError> {
             })
             .transpose()?,
         provider: nonempty(&params.provider).map(str::to_owned),
-        message_type: nonempty(&params.message_type)
+        message_type: enum_param("message_type", &params.message_type)?
             .map(|raw| {
                 MessageType::parse(raw).ok_or_else(|| {
                     EngineError::invalid("message_type", "one of otp, transactional, marketing")
@@ -338,7 +353,7 @@ fn log_filter(params: &LogParams) -> Result<MessageFilter, EngineError> {
         created_to: nonempty(&params.to)
             .map(|raw| time_bound("to", raw, true))
             .transpose()?,
-        error_kind: nonempty(&params.error_kind)
+        error_kind: enum_param("error_kind", &params.error_kind)?
             .map(|raw| {
                 ErrorKind::parse(&raw.to_ascii_uppercase()).ok_or_else(|| {
                     EngineError::invalid("error_kind", "an error kind such as invalid_recipient or timeout")

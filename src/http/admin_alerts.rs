@@ -83,7 +83,7 @@ pub async fn alerts(
     if !(1..=max).contains(&limit) {
         return Err(EngineError::invalid("limit", format!("between 1 and {max}")).into());
     }
-    let rule = nonempty(&params.rule)
+    let rule = crate::http::admin::enum_param("rule", &params.rule)?
         .map(|raw| {
             AlertRule::parse(raw).ok_or_else(|| {
                 let rules: Vec<_> = AlertRule::ALL.iter().map(|r| r.as_str()).collect();
@@ -91,7 +91,7 @@ pub async fn alerts(
             })
         })
         .transpose()?;
-    let alert_state = nonempty(&params.state)
+    let alert_state = crate::http::admin::enum_param("state", &params.state)?
         .map(|raw| {
             AlertState::parse(raw)
                 .ok_or_else(|| EngineError::invalid("state", "one of firing, resolved"))
