@@ -115,7 +115,7 @@ pub(super) async fn claim_expired(
         }
     }
     // Oldest first, as before: ids are generated in time order.
-    candidates.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+    candidates.sort_by_key(|a| a.0.to_string());
     let mut claimed = Vec::new();
     for (id, owner) in candidates {
         if claimed.len() >= max {
