@@ -153,3 +153,43 @@ async fn a_receipt_written_by_an_instance_that_does_not_hold_the_message_applies
     assert_eq!(stored.events.len(), 4);
     owner.database().drop().await.unwrap();
 }
+
+/// The takeover seen hanging on the MongoDB-wire test server: a few messages of a holder that
+/// stopped renewing, some already on their way, claimed by an instance with the default lease.
+/// Every claim must answer (its own deadline, so a hang fails rather than stalls the suite).
+#[tokio::test]
+async fn a_dead_holders_unfinished_messages_are_claimed_without_hanging() {
+    let Some(uri) = test_uri("claim without hanging") else {
+        return;
+    };
+    let db = unique_database();
+    let a = instance(&uri, &db, "a", TTL).await;
+    let b = instance(&uri, &db, "b", LeaseHolder::default().ttl).await;
+    let mut messages: Vec<Message> = (0..4)
+        .map(|i| queued(&format!("+407551{i:05}"), base_time()))
+        .collect();
+    a.renew_leases().await.unwrap();
+    b.renew_leases().await.unwrap();
+    let inserts: Vec<MessageWrite> = messages
+        .iter()
+        .map(|m| MessageWrite::Insert(m.clone().into()))
+        .collect();
+    a.commit(&inserts).await.unwrap();
+    let sending = step(&mut messages[0], MessageStatus::Sending, None);
+    a.commit(&[sending]).await.unwrap();
+    tokio::time::sleep(TTL * 2).await;
+
+    let claimed = tokio::time::timeout(Duration::from_secs(10), b.claim_expired(50))
+        .await
+        .expect("the claim must answer");
+    let mut ids: Vec<_> = claimed.unwrap().into_iter().map(|m| m.id).collect();
+    ids.sort();
+    let mut expected: Vec<_> = messages.iter().map(|m| m.id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let again = tokio::time::timeout(Duration::from_secs(10), b.claim_expired(50))
+        .await
+        .expect("the claim must answer");
+    assert_eq!(again.unwrap(), []);
+    a.database().drop().await.unwrap();
+}
