@@ -43,7 +43,7 @@ const MAX_DAYS: i64 = 3 * 366;
 
 /// A JSON object read as `T`. Anything else (an array, which serde would read field by field
 /// in order, or a bare value) is refused before it is read.
-fn body<T: serde::de::DeserializeOwned>(
+pub(crate) fn body<T: serde::de::DeserializeOwned>(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<T, EngineError> {
     let Json(value) =

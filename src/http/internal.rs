@@ -20,11 +20,11 @@ const SENDERS: &[Role] = &[Role::Admin, Role::Service];
 pub async fn send(
     State(state): State<AppState>,
     Limited(caller): Limited,
-    body: Result<Json<SendRequest>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SmsLog>), ApiError> {
     require(&caller, SENDERS)?;
-    let Json(request) =
-        body.map_err(|rejection| EngineError::invalid("body", rejection.body_text()))?;
+    // An object only: serde would read a JSON array as the fields in order.
+    let request: SendRequest = crate::http::admin::body(body)?;
     let message_type = request.message_type()?;
     let message = state
         .engine

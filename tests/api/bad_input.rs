@@ -117,3 +117,20 @@ async fn a_body_over_one_mebibyte_is_refused_with_413_and_a_json_body() {
     assert_eq!(body["error"]["code"], "INVALID_INPUT", "{body}");
     assert_eq!(count_messages(&app).await, 0);
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_read_as_a_rest_send() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.internal_url("/internal/sms/send"))
+        .bearer_auth(crate::helpers::SERVICE)
+        .json(&json!(["0755123456", "read as phone_number and message"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "INVALID_INPUT", "{body}");
+    assert_eq!(count_messages(&app).await, 0, "nothing was sent");
+}
