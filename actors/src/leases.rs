@@ -1,8 +1,7 @@
 //! The lease keeper: a task per engine that renews this instance's leases and takes over the
 //! unfinished messages of instances that stopped renewing theirs.
 //!
-//! - Renews: every third of the lease time, one store write for all leases this instance holds,
-//!   on its own: never behind a sweep. Every store call has a deadline of one renewal period.
+//! - Renews: every third of the lease time, one store write for all leases this instance holds.
 //! - Sweeps: every half of the lease time (at most `MAX_SWEEP`), claims messages whose lease ran out (oldest first,
 //!   in rounds of `CLAIM_ROUND`) and hands them to the Router as `Recover`, exactly like the
 //!   start-up recovery: QUEUED/RETRYING are dispatched, SENT waits for its receipt, SENDING is
@@ -32,70 +31,38 @@ pub(crate) fn spawn(store: Arc<dyn Store>, router: ActorRef<RouterMsg>) -> JoinH
     let ttl = store.holder().ttl;
     let renew_every = (ttl / 3).max(MIN_PERIOD);
     let sweep_every = (ttl / 2).clamp(MIN_PERIOD, MAX_SWEEP);
-    // Every store call gets at most a renewal period: a call that hangs (a server that never
-    // answers a query) is given up and retried, never left to outlive this instance's leases.
-    let deadline = renew_every;
     tokio::spawn(async move {
-        // The heartbeat and the sweeps are two futures of one task (so aborting the task ends
-        // both) that never wait on each other: a slow or stuck claim cannot stop the renewals,
-        // which would let a third instance take messages this one is still sending.
-        let heartbeat = async {
-            let mut renew = tokio::time::interval(renew_every);
-            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            renew.tick().await;
-            loop {
-                renew.tick().await;
-                renew_once(store.as_ref(), deadline).await;
-            }
-        };
-        let sweeps = async {
-            let mut sweep = tokio::time::interval(sweep_every);
-            sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // The first tick is immediate: the start-up recovery has just claimed what was free.
-            sweep.tick().await;
-            loop {
-                sweep.tick().await;
-                if !take_over(store.as_ref(), &router, deadline).await {
-                    return;
+        let mut renew = tokio::time::interval(renew_every);
+        let mut sweep = tokio::time::interval(sweep_every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first ticks are immediate: the start-up recovery has just claimed what was free.
+        renew.tick().await;
+        sweep.tick().await;
+        loop {
+            tokio::select! {
+                _ = renew.tick() => {
+                    if let Err(err) = store.renew_leases().await {
+                        tracing::warn!(error.message = %err, "could not renew this instance's leases");
+                    }
+                }
+                _ = sweep.tick() => {
+                    if !take_over(store.as_ref(), &router).await {
+                        return;
+                    }
                 }
             }
-        };
-        tokio::select! {
-            () = heartbeat => {}
-            () = sweeps => {}
         }
     })
 }
 
-async fn renew_once(store: &dyn Store, deadline: Duration) {
-    match tokio::time::timeout(deadline, store.renew_leases()).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => {
-            tracing::warn!(error.message = %err, "could not renew this instance's leases");
-        }
-        Err(_) => {
-            tracing::warn!(
-                deadline_ms = deadline.as_millis() as u64,
-                "renewing this instance's leases took too long; retrying at the next renewal"
-            );
-        }
-    }
-}
-
 /// Claims expired messages in rounds; false when the Router is gone.
-async fn take_over(store: &dyn Store, router: &ActorRef<RouterMsg>, deadline: Duration) -> bool {
+async fn take_over(store: &dyn Store, router: &ActorRef<RouterMsg>) -> bool {
     loop {
-        let claimed = match tokio::time::timeout(deadline, store.claim_expired(CLAIM_ROUND)).await {
-            Ok(Ok(claimed)) => claimed,
-            Ok(Err(err)) => {
+        let claimed = match store.claim_expired(CLAIM_ROUND).await {
+            Ok(claimed) => claimed,
+            Err(err) => {
                 tracing::warn!(error.message = %err, "could not claim expired leases");
-                return true;
-            }
-            Err(_) => {
-                tracing::warn!(
-                    deadline_ms = deadline.as_millis() as u64,
-                    "claiming expired leases took too long; retrying at the next sweep"
-                );
                 return true;
             }
         };
@@ -114,6 +81,8 @@ async fn take_over(store: &dyn Store, router: &ActorRef<RouterMsg>, deadline: Du
             return true;
         }
         // A long takeover must not let its first claims run out before the last.
-        renew_once(store, deadline).await;
+        if let Err(err) = store.renew_leases().await {
+            tracing::warn!(error.message = %err, "could not renew this instance's leases");
+        }
     }
 }

@@ -5,8 +5,8 @@
 //! with every status change of the same documents, and SecantusDB retried it without end under
 //! load (the two-instance test found this).
 //!
-//! A claim finds candidates, then takes each by id with a `find_one_and_update` whose filter
-//! requires the holder seen dead (or none) to still hold it, its heartbeat having run out, so two instances can never both claim a message (the first names itself
+//! A claim is one `find_one_and_update` whose filter requires the holder to be an instance whose
+//! heartbeat ran out, so two instances can never both claim a message (the first names itself
 //! the holder, which the second's filter no longer matches). An instance writes its heartbeat
 //! before it inserts or claims anything; a holder without one is never claimed. The fence on status changes is in `messages`.
 //!
@@ -82,59 +82,28 @@ pub(super) async fn claim_expired(
     max: usize,
 ) -> Result<Vec<Message>, StoreError> {
     let dead = dead(db, holder).await?;
-    // Held by an instance that stopped renewing, or by nobody (written before leases). Two plain
-    // finds, no sort and no `$or`: SecantusDB never answered a `find_one_and_update` with a sort
-    // or with this `$or`, and a claim that never answers stalls the whole takeover.
-    let mut candidates: Vec<(mongodb::bson::Bson, Document)> = Vec::new();
-    let held_by_dead = doc! {
+    // Held by an instance that stopped renewing, or by nobody (written before leases).
+    let filter = doc! {
         "status": { "$in": unfinished_statuses() },
-        "lease_owner": { "$in": dead },
+        "$or": [
+            { "lease_owner": { "$in": dead } },
+            { "lease_owner": { "$exists": false } },
+        ],
     };
-    let unheld = doc! {
-        "status": { "$in": unfinished_statuses() },
-        "lease_owner": { "$exists": false },
-    };
-    for filter in [held_by_dead, unheld] {
-        let docs: Vec<Document> = db
-            .collection::<Document>(MESSAGES)
-            .find(filter)
-            .projection(doc! { "_id": 1, "lease_owner": 1 })
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
-        for d in docs {
-            if let Some(id) = d.get("_id").cloned() {
-                let owner = match d.get_str("lease_owner") {
-                    Ok(owner) => doc! { "lease_owner": owner },
-                    Err(_) => doc! { "lease_owner": { "$exists": false } },
-                };
-                candidates.push((id, owner));
-            }
-        }
-    }
-    // Oldest first, as before: ids are generated in time order.
-    candidates.sort_by_key(|a| a.0.to_string());
     let mut claimed = Vec::new();
-    for (id, owner) in candidates {
-        if claimed.len() >= max {
-            break;
-        }
-        // The fence: taken only if still unfinished and still held by the one seen dead (or by
-        // nobody). A concurrent claimant that named itself first makes this match nothing.
-        let mut filter = doc! { "_id": id, "status": { "$in": unfinished_statuses() } };
-        filter.extend(owner);
+    while claimed.len() < max {
         let found = collection(db)
             .find_one_and_update(
-                filter,
+                filter.clone(),
                 doc! { "$set": { "lease_owner": holder.instance.as_str() } },
             )
+            .sort(doc! { "_id": 1 })
             .return_document(ReturnDocument::After)
             .await
             .map_err(mongo_error)?;
-        if let Some(doc) = found {
-            claimed.push(doc.into_message()?);
+        match found {
+            Some(doc) => claimed.push(doc.into_message()?),
+            None => break,
         }
     }
     Ok(claimed)
