@@ -83,6 +83,18 @@ impl TestApp {
         format!("http://{}{path}", self.internal)
     }
 
+    /// The Prometheus text of the internal listener's `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.internal_url("/metrics"))
+            .send()
+            .await
+            .expect("metrics scraped")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Stops the server gracefully and hands back its data dir, for a restart.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {

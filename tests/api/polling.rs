@@ -2,24 +2,12 @@
 //! checks of one message double up to the cap, and a backlog is checked one round at a time
 //! (never several rounds at once), asserted on the requests the fake recorded.
 
-use crate::fakes::{
-    smso::{FakeSmso, KEY, SENDER},
-    spawn_with_providers, Provider,
-};
+use crate::fakes::{smso::FakeSmso, spawn_with_providers, Provider};
 use serde_json::{json, Value};
-use smsgate_actors::domain::ProviderKind;
 use std::{sync::atomic::Ordering, time::Duration};
 
 fn smso(fake: &FakeSmso, settings: Value) -> Provider {
-    Provider {
-        slug: "smso",
-        kind: ProviderKind::Smso,
-        base_url: fake.base_url(),
-        sender: SENDER,
-        credentials: json!({ "apiKey": KEY }),
-        settings,
-        priority: 0,
-    }
+    fake.provider(settings)
 }
 
 #[tokio::test]

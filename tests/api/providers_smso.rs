@@ -7,18 +7,9 @@ use crate::fakes::{
     spawn_with_providers, Provider,
 };
 use serde_json::{json, Value};
-use smsgate_actors::domain::ProviderKind;
 
 fn smso(fake: &FakeSmso, settings: Value) -> Provider {
-    Provider {
-        slug: "smso",
-        kind: ProviderKind::Smso,
-        base_url: fake.base_url(),
-        sender: SENDER,
-        credentials: json!({ "apiKey": KEY }),
-        settings,
-        priority: 0,
-    }
+    fake.provider(settings)
 }
 
 #[tokio::test]

@@ -8,15 +8,7 @@ use serde_json::{json, Value};
 use smsgate::http::auth::Role;
 
 async fn metric(app: &TestApp, line_start: &str) -> String {
-    let text = app
-        .client
-        .get(app.internal_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .unwrap_or_else(|| panic!("no {line_start} in /metrics"))

@@ -116,15 +116,7 @@ async fn an_address_with_too_many_failed_authentications_is_refused_for_the_minu
         other => panic!("expected a 4429 close, got {other:?}"),
     }
 
-    let metrics = app
-        .client
-        .get(app.internal_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("smsgate_rate_limited_total{limit=\"auth\"} 4"),
         "{metrics}"

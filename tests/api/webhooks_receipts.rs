@@ -3,7 +3,7 @@
 
 use crate::fakes::{
     self,
-    smso::{FakeSmso, KEY, SENDER, TOKEN},
+    smso::{FakeSmso, TOKEN},
     spawn_with_providers,
     vonage::{self as fake_vonage, FakeVonage},
     Provider,
@@ -14,15 +14,7 @@ use smsgate_actors::domain::ProviderKind;
 const PUBLIC: &str = "https://sms.example.com";
 
 fn smso(fake: &FakeSmso) -> Provider {
-    Provider {
-        slug: "smso",
-        kind: ProviderKind::Smso,
-        base_url: fake.base_url(),
-        sender: SENDER,
-        credentials: json!({ "apiKey": KEY }),
-        settings: json!({ "status_poll": false }),
-        priority: 0,
-    }
+    fake.provider(json!({ "status_poll": false }))
 }
 
 fn vonage(fake: &FakeVonage) -> Provider {

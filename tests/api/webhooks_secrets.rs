@@ -4,7 +4,7 @@
 
 use crate::fakes::{
     self,
-    smso::{FakeSmso, KEY, SENDER, TOKEN},
+    smso::{FakeSmso, TOKEN},
     spawn_with_providers, spawn_with_providers_and_env,
     vonage::{self as fake_vonage, FakeVonage},
     Provider,
@@ -16,15 +16,7 @@ use smsgate_actors::domain::ProviderKind;
 const PUBLIC: &str = "https://sms.example.com";
 
 fn smso(fake: &FakeSmso) -> Provider {
-    Provider {
-        slug: "smso",
-        kind: ProviderKind::Smso,
-        base_url: fake.base_url(),
-        sender: SENDER,
-        credentials: json!({ "apiKey": KEY }),
-        settings: json!({ "status_poll": false }),
-        priority: 0,
-    }
+    fake.provider(json!({ "status_poll": false }))
 }
 
 /// The code of a REST error answer (`{"error": {"code": ...}}`).

@@ -76,6 +76,19 @@ impl FakeSmso {
         format!("http://{}/api/v1/", self.addr)
     }
 
+    /// This fake as smsgate's default provider `smso`, with the fake's key and sender.
+    pub fn provider(&self, settings: serde_json::Value) -> super::Provider {
+        super::Provider {
+            slug: "smso",
+            kind: smsgate_actors::domain::ProviderKind::Smso,
+            base_url: self.base_url(),
+            sender: SENDER,
+            credentials: json!({ "apiKey": KEY }),
+            settings,
+            priority: 0,
+        }
+    }
+
     pub fn set_mode(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
     }
