@@ -31,6 +31,7 @@ use smsgate_actors::domain::{
     StatsQuery,
 };
 use smsgate_actors::ports::{LeaseHolder, Leases, MessageWrite, Store, StoreError, WriteOutcome};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use changes::Change;
@@ -74,6 +75,8 @@ pub struct MongoStore {
     db: Database,
     /// The instance this store writes as: leases on inserts, the fence on updates.
     holder: LeaseHolder,
+    /// Claims of this holder whose answer was lost, looked up again by later sweeps.
+    lost_claims: Arc<leases::LostClaims>,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -94,6 +97,7 @@ impl MongoStore {
             db: client.database(database),
             client,
             holder: LeaseHolder::default(),
+            lost_claims: Arc::default(),
         };
         store.ping().await?;
         indexes::create(&store.db).await?;
@@ -105,7 +109,11 @@ impl MongoStore {
 
     /// The same store, writing as `holder` (its instance id and lease time).
     pub fn with_holder(self, holder: LeaseHolder) -> Self {
-        Self { holder, ..self }
+        Self {
+            holder,
+            lost_claims: Arc::default(),
+            ..self
+        }
     }
 
     /// Deletes messages `days` after they were accepted (a TTL index); `None` keeps them.
@@ -268,11 +276,11 @@ impl Leases for MongoStore {
     }
 
     async fn claim_at_start(&self) -> Result<Vec<Message>, StoreError> {
-        leases::claim_at_start(&self.db, &self.holder).await
+        leases::claim_at_start(&self.db, &self.holder, &self.lost_claims).await
     }
 
     async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError> {
-        leases::claim_expired(&self.db, &self.holder, max).await
+        leases::claim_expired(&self.db, &self.holder, &self.lost_claims, max).await
     }
 
     async fn release_leases(&self) -> Result<(), StoreError> {

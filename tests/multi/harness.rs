@@ -22,7 +22,7 @@ use std::{
     net::SocketAddr,
     path::Path,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
@@ -38,7 +38,8 @@ pub const CALLER: Caller = Caller {
 pub const KEY: &str = "smso-multi-key-1234";
 /// Short, so the takeover after the kill comes within seconds.
 pub const LEASE_MS: u64 = 2_000;
-pub const DEADLINE: Duration = Duration::from_secs(120);
+/// A bound that only a stall reaches: a loaded CI machine takes about a minute for the whole test.
+pub const DEADLINE: Duration = Duration::from_secs(240);
 
 /// The test server's URI; None (with a notice) when there is none and this is not CI.
 pub fn test_uri(test: &str) -> Option<String> {
@@ -64,11 +65,20 @@ pub fn test_uri(test: &str) -> Option<String> {
 pub struct Fake {
     pub sends: Arc<Mutex<HashMap<String, usize>>>,
     pub next_token: Arc<AtomicUsize>,
+    /// While set, every send is answered 503 (the provider is down) and not counted.
+    pub down: Arc<AtomicBool>,
 }
 
 pub async fn fake_send(State(fake): State<Fake>, headers: HeaderMap, body: Bytes) -> Response {
     if headers.get("x-authorization").and_then(|v| v.to_str().ok()) != Some(KEY) {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"status": 401}))).into_response();
+    }
+    if fake.down.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": 503, "message": "down for maintenance"})),
+        )
+            .into_response();
     }
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let Some(text) = form.get("body") else {
@@ -143,22 +153,34 @@ pub struct Database {
 }
 
 pub fn start_server(db: &Database, instance: &str, dir: &Path) -> Server {
-    crate::binary::start(
-        &format!("smsgate {instance}"),
-        &[
-            ("SMSGATE_DATA_DIR", dir.display().to_string()),
-            ("SMSGATE_MONGODB_URI", db.uri.clone()),
-            ("SMSGATE_MONGODB_DATABASE", db.name.clone()),
-            ("SMSGATE_INSTANCE_ID", instance.to_owned()),
-            ("SMSGATE_LEASE_MS", LEASE_MS.to_string()),
-            ("SMSGATE_ADMIN_TOKEN", ADMIN.to_owned()),
-            (
-                "SMSGATE_SERVICE_TOKEN",
-                "multi-service-token-0123456789".to_owned(),
-            ),
-            ("SMSGATE_ENCRYPTION_KEYS", db.key.clone()),
-        ],
-    )
+    start_instance(db, instance, dir, Some(LEASE_MS), &[])
+}
+
+/// An instance with `lease_ms` (None: the default lease) and further settings.
+pub fn start_instance(
+    db: &Database,
+    instance: &str,
+    dir: &Path,
+    lease_ms: Option<u64>,
+    settings: &[(&str, String)],
+) -> Server {
+    let mut env = vec![
+        ("SMSGATE_DATA_DIR", dir.display().to_string()),
+        ("SMSGATE_MONGODB_URI", db.uri.clone()),
+        ("SMSGATE_MONGODB_DATABASE", db.name.clone()),
+        ("SMSGATE_INSTANCE_ID", instance.to_owned()),
+        ("SMSGATE_ADMIN_TOKEN", ADMIN.to_owned()),
+        (
+            "SMSGATE_SERVICE_TOKEN",
+            "multi-service-token-0123456789".to_owned(),
+        ),
+        ("SMSGATE_ENCRYPTION_KEYS", db.key.clone()),
+    ];
+    if let Some(lease_ms) = lease_ms {
+        env.push(("SMSGATE_LEASE_MS", lease_ms.to_string()));
+    }
+    env.extend(settings.iter().cloned());
+    crate::binary::start(&format!("smsgate {instance}"), &env)
 }
 
 /// A fresh database with two SMSO providers ("smso" the default, "smso2"), both on the fake.

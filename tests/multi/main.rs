@@ -17,6 +17,7 @@
 #[path = "../support/binary.rs"]
 mod binary;
 mod harness;
+mod takeover;
 
 use binary::{Stored, FINAL, SEND};
 use harness::*;

@@ -82,6 +82,10 @@ pub trait Leases: Send + Sync {
 
     /// Claims up to `max` unfinished messages held by another instance whose lease ran out, each
     /// with one atomic find-and-modify, oldest first. A single-process store has none.
+    ///
+    /// The caller never cancels it, so the store bounds each of its own round trips, and never
+    /// drops a message it claimed: on an error after some claims it returns those, and a claim
+    /// whose answer was lost (it may have been applied) is returned by a later call.
     async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError>;
 
     /// Ends this instance's leases now, at a graceful stop after its last write, so another

@@ -46,6 +46,9 @@ pub struct MemoryStore {
     commits: AtomicUsize,
     refused: AtomicUsize,
     provider_id_lookups: AtomicUsize,
+    /// `claim_expired` never answers, as a MongoDB-wire server that hangs on a query.
+    stalled_claims: AtomicBool,
+    renewals: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -123,6 +126,16 @@ impl MemoryStore {
             }
         }
         claimed
+    }
+
+    /// Makes `claim_expired` on this handle hang forever (a store that never answers a claim).
+    pub fn stall_claims(&self, stalled: bool) {
+        self.stalled_claims.store(stalled, Ordering::SeqCst);
+    }
+
+    /// How many lease renewals this handle ran.
+    pub fn renewal_count(&self) -> usize {
+        self.renewals.load(Ordering::SeqCst)
     }
 
     pub fn set_failing(&self, failing: bool) {
@@ -435,6 +448,7 @@ impl Leases for MemoryStore {
 
     async fn renew_leases(&self) -> Result<u64, StoreError> {
         self.check()?;
+        self.renewals.fetch_add(1, Ordering::SeqCst);
         let until = tokio::time::Instant::now() + self.holder.ttl;
         let mut inner = lock(&self.inner);
         let MemoryInner {
@@ -459,6 +473,9 @@ impl Leases for MemoryStore {
 
     async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError> {
         self.check()?;
+        if self.stalled_claims.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         let me = self.holder.instance.clone();
         Ok(self.claim(max, |owner, expired| expired && *owner != me))
     }

@@ -332,3 +332,29 @@ async fn a_receipt_from_another_provider_at_the_other_instance_changes_nothing()
     engine_a.shutdown(Duration::from_millis(50)).await;
     engine_b.shutdown(Duration::from_millis(50)).await;
 }
+
+/// A store that never answers a claim (as a MongoDB-wire server hanging on a query) must not stop
+/// this instance's heartbeat: if it did, another instance would take the messages this one is
+/// still sending. Paused time: three lease times pass with a stuck sweep, renewals go on.
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_never_answers_does_not_stop_the_heartbeat() {
+    let shared = MemoryStore::new();
+    shared
+        .insert_provider(&provider_config("mock", true, 0))
+        .await
+        .unwrap();
+    let store = shared.instance("b", TTL);
+    store.stall_claims(true);
+    let factory = ScriptedFactory::new();
+    factory.register("mock");
+    let engine = start_engine(store.clone(), factory, fast_config()).await;
+
+    // Let the first sweeps start (and hang) before counting.
+    tokio::time::sleep(TTL).await;
+    let before = store.renewal_count();
+    tokio::time::sleep(TTL * 3).await;
+    let renewed = store.renewal_count() - before;
+    // A renewal every third of the lease: about 9 in three lease times.
+    assert!(renewed >= 6, "only {renewed} renewals in three lease times");
+    engine.shutdown(Duration::from_millis(50)).await;
+}

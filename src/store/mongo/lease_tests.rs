@@ -153,3 +153,99 @@ async fn a_receipt_written_by_an_instance_that_does_not_hold_the_message_applies
     assert_eq!(stored.events.len(), 4);
     owner.database().drop().await.unwrap();
 }
+
+/// The takeover seen hanging on the MongoDB-wire test server: a few messages of a holder that
+/// stopped renewing, some already on their way, claimed by an instance with the default lease.
+/// Every claim must answer (its own deadline, so a hang fails rather than stalls the suite).
+#[tokio::test]
+async fn a_dead_holders_unfinished_messages_are_claimed_without_hanging() {
+    let Some(uri) = test_uri("claim without hanging") else {
+        return;
+    };
+    let db = unique_database();
+    let a = instance(&uri, &db, "a", TTL).await;
+    let b = instance(&uri, &db, "b", LeaseHolder::default().ttl).await;
+    let mut messages: Vec<Message> = (0..4)
+        .map(|i| queued(&format!("+407551{i:05}"), base_time()))
+        .collect();
+    a.renew_leases().await.unwrap();
+    b.renew_leases().await.unwrap();
+    let inserts: Vec<MessageWrite> = messages
+        .iter()
+        .map(|m| MessageWrite::Insert(m.clone().into()))
+        .collect();
+    a.commit(&inserts).await.unwrap();
+    let sending = step(&mut messages[0], MessageStatus::Sending, None);
+    a.commit(&[sending]).await.unwrap();
+    tokio::time::sleep(TTL * 2).await;
+
+    let claimed = tokio::time::timeout(Duration::from_secs(10), b.claim_expired(50))
+        .await
+        .expect("the claim must answer");
+    let mut ids: Vec<_> = claimed.unwrap().into_iter().map(|m| m.id).collect();
+    ids.sort();
+    let mut expected: Vec<_> = messages.iter().map(|m| m.id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let again = tokio::time::timeout(Duration::from_secs(10), b.claim_expired(50))
+        .await
+        .expect("the claim must answer");
+    assert_eq!(again.unwrap(), []);
+    a.database().drop().await.unwrap();
+}
+
+/// A claim the server applied but whose answer never came back (it ran past its deadline, or the
+/// connection broke) leaves the message held by the claimant: no other instance takes it, and its
+/// own sweeps no longer see it as expired. The claim's token is looked up at the next sweep, and
+/// the message is handed over exactly once.
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_handed_over_at_the_next_sweep() {
+    let Some(uri) = test_uri("lost claim") else {
+        return;
+    };
+    let db = unique_database();
+    let stores = instances(&uri, &db, &["a", "b"]).await;
+    let (a, b) = (&stores[0], &stores[1]);
+    let lost = queued("+40755000001", base_time());
+    let free = queued("+40755000002", base_time());
+    a.renew_leases().await.unwrap();
+    b.renew_leases().await.unwrap();
+    a.commit(&[
+        MessageWrite::Insert(lost.clone().into()),
+        MessageWrite::Insert(free.clone().into()),
+    ])
+    .await
+    .unwrap();
+    tokio::time::sleep(TTL * 2).await;
+    b.renew_leases().await.unwrap();
+
+    // What B's claim did on the server before its answer was lost.
+    b.database()
+        .collection::<Document>(super::MESSAGES)
+        .update_one(
+            doc! { "_id": lost.id.as_str() },
+            doc! { "$set": { "lease_owner": "b", "claim_token": "lost-claim" } },
+        )
+        .await
+        .unwrap();
+    b.lost_claims.add("lost-claim".to_owned());
+    b.lost_claims.add("never-applied".to_owned());
+
+    let mut ids: Vec<_> = b
+        .claim_expired(50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![lost.id.clone(), free.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected, "the lost claim's message and the free one");
+    assert_eq!(
+        b.claim_expired(50).await.unwrap(),
+        [],
+        "each handed over once"
+    );
+    a.database().drop().await.unwrap();
+}
