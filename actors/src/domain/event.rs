@@ -1,7 +1,7 @@
 //! A message's history: one event per status change, with its time, provider and error.
 
+use super::provider::ProviderErrorKind;
 use super::status::MessageStatus;
-use crate::ports::provider::ProviderErrorKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

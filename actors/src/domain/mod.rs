@@ -16,7 +16,8 @@ pub use message::{scoped_key, Message, MessageFilter, MessageType, Page, PageReq
 pub use money::Money;
 pub use phone::E164;
 pub use provider::{
-    new_webhook_secret, secret_hint, ProviderConfig, ProviderKind, ProviderSettings,
+    new_webhook_secret, secret_hint, ProviderConfig, ProviderErrorKind, ProviderKind,
+    ProviderSettings,
 };
 pub use stats::{DailyStats, DeliveryHistogram, StatsDelta, StatsGroupBy, StatsQuery};
 pub use status::MessageStatus;

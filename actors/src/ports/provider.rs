@@ -8,61 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::{sync::Arc, time::Duration};
 
-/// What decides the next step after a failed call (see the design's "Message lifecycle").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProviderErrorKind {
-    /// Alert the admin, fail over.
-    InvalidCredentials,
-    /// Alert, mark the provider out of credit, fail over.
-    InsufficientCredit,
-    /// Retry with backoff (after `retry_after` when the provider said so).
-    RateLimited,
-    /// Retry with backoff.
-    Timeout,
-    /// 5xx, refused connection, malformed answer: retry with backoff.
-    Unavailable,
-    /// Permanent: the number is wrong, no provider will do better.
-    InvalidRecipient,
-    /// Permanent: the content was refused.
-    InvalidContent,
-    /// Permanent for this provider (for example an unregistered sender): fail over.
-    Rejected,
-    /// The send may or may not have gone out (it timed out after the request was written, or
-    /// the provider's answer could not be read). No provider offers an idempotency key, so
-    /// sending again could deliver it twice: the message fails, with a reason admins can see,
-    /// and is never retried blindly.
-    Ambiguous,
-}
-
-impl ProviderErrorKind {
-    /// A problem with the message itself: trying elsewhere would only fail again.
-    pub fn is_permanent_for_message(self) -> bool {
-        match self {
-            Self::InvalidRecipient | Self::InvalidContent | Self::Ambiguous => true,
-            Self::InvalidCredentials
-            | Self::InsufficientCredit
-            | Self::RateLimited
-            | Self::Timeout
-            | Self::Unavailable
-            | Self::Rejected => false,
-        }
-    }
-
-    /// A problem with the provider itself, which counts against its circuit breaker. An
-    /// ambiguous send is one: the provider was slow or garbled its answer.
-    pub fn counts_against_provider(self) -> bool {
-        match self {
-            Self::InvalidRecipient | Self::InvalidContent => false,
-            Self::InvalidCredentials
-            | Self::InsufficientCredit
-            | Self::RateLimited
-            | Self::Timeout
-            | Self::Unavailable
-            | Self::Rejected
-            | Self::Ambiguous => true,
-        }
-    }
-}
+/// The kinds live in the domain (a message's error records one); providers answer with them.
+pub use crate::domain::provider::ProviderErrorKind;
 
 /// A normalised provider failure. `message` is safe to show: adapters never put a secret in it.
 #[derive(Debug, thiserror::Error)]
