@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use smsgate_actors::ports::StoreError;
 use smsgate_graphql::Role;
 
-use crate::{audit::ChainEntry, config::SecretString};
+use crate::{audit::ChainEntry, secrets::SecretString};
 use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
 
 /// Longest token name: it is a label in logs and the audit log, not a description.

@@ -19,12 +19,12 @@ pub use guards::GuardSettings;
 pub use providers::DeclaredProvider;
 
 use crate::rate_limit::LimitSettings;
+use crate::secrets::SecretString;
 use anyhow::Context;
 use env::{env_value, EnvKind, ENV_KEYS};
 use file::parse_table;
 use serde::Deserialize;
 use std::{
-    fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -40,34 +40,6 @@ pub const DEFAULT_CONFIG_FILE: &str = "smsgate.toml";
 pub const CONFIG_ENV: &str = "SMSGATE_CONFIG";
 
 const ENV_PREFIX: &str = "SMSGATE_";
-
-/// A secret string (a token, a key, a connection string with a password). `Debug` never shows
-/// it and there is no `Display`, so it cannot end up in a log line or an error by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself; call it only where the value is used, never to log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl From<String> for SecretString {
-    fn from(secret: String) -> Self {
-        Self(secret)
-    }
-}
 
 /// How strict start-up is about what is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

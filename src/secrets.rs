@@ -5,8 +5,38 @@
 //! `cryptography.fernet` reads what smsgate writes and the reverse.
 
 use serde_json::Value;
+use smsgate_actors::domain::ProviderConfig;
 use smsgate_actors::ports::{SealError, SecretSealer};
 use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret string (a token, a key, a connection string with a password). `Debug` never shows
+/// it and there is no `Display`, so it cannot end up in a log line or an error by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself; call it only where the value is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -21,6 +51,15 @@ pub enum SecretError {
     Undecryptable,
     #[error("a decrypted secret is not the JSON object it should be")]
     NotJson,
+    #[error("SMSGATE_ENCRYPTION_KEYS is required in prod mode (make one with `smsgate keygen`)")]
+    Required,
+    /// The dev key file could not be read or written.
+    #[error("the dev encryption key in {}: {source}", path.display())]
+    DevKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The configured keys. `Debug` shows how many, never which.
@@ -105,10 +144,69 @@ impl SecretSealer for Keyring {
     }
 }
 
+/// Where dev mode keeps the key it generated.
+pub const DEV_KEY_FILE: &str = "dev-encryption.key";
+
+/// The keyring start-up opens, and where a key was generated for it (dev mode, first start).
+#[derive(Debug)]
+pub struct OpenedKeyring {
+    pub keyring: Keyring,
+    pub generated: Option<PathBuf>,
+}
+
+/// The configured keys; without any, in dev mode (`dev_data_dir` given), a key generated once
+/// and kept owner-only in the data dir (a new key at every start would make the stored secrets
+/// unreadable). Prod mode (`None`) requires configured keys.
+pub fn open_keyring(
+    keys: &[SecretString],
+    dev_data_dir: Option<&Path>,
+) -> Result<OpenedKeyring, SecretError> {
+    if !keys.is_empty() {
+        return Ok(OpenedKeyring {
+            keyring: Keyring::new(keys.iter().map(SecretString::expose))?,
+            generated: None,
+        });
+    }
+    let dir = dev_data_dir.ok_or(SecretError::Required)?;
+    let path = dir.join(DEV_KEY_FILE);
+    let dev_key = |source| SecretError::DevKey {
+        path: path.clone(),
+        source,
+    };
+    let (key, generated) = match std::fs::read_to_string(&path) {
+        Ok(key) => (key, None),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keyring::generate_key();
+            create_private_dir(dir)
+                .and_then(|()| write_private_file(&path, &key))
+                .map_err(dev_key)?;
+            (key, Some(path.clone()))
+        }
+        Err(err) => return Err(dev_key(err)),
+    };
+    Ok(OpenedKeyring {
+        keyring: Keyring::new([key.as_str()])?,
+        generated,
+    })
+}
+
+/// The slugs of providers whose stored secret no configured key opens.
+pub fn unreadable_secrets(keyring: &Keyring, providers: &[ProviderConfig]) -> Vec<String> {
+    providers
+        .iter()
+        .filter(|p| {
+            p.credentials
+                .as_deref()
+                .is_some_and(|token| keyring.open(token).is_err())
+        })
+        .map(|p| p.slug.clone())
+        .collect()
+}
+
 /// Creates `dir` (and missing parents) readable by its owner only (0700 on unix): the data
 /// directory holds the store, with provider secrets and token digests, and the dev key. A
 /// directory that exists already is left as the operator made it.
-pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -117,7 +215,7 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Writes a new file readable by its owner only (0600 on unix); refuses to replace one.
-pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+pub fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

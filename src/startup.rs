@@ -92,7 +92,7 @@ impl Application {
             }
         }
         let keyring = Arc::new(keyring(&settings, &mut banner)?);
-        let unreadable = crate::commands::keys::unreadable_secrets(&keyring, &configured);
+        let unreadable = crate::secrets::unreadable_secrets(&keyring, &configured);
         if !unreadable.is_empty() {
             let line = format!(
                 "the configured encryption keys cannot decrypt the stored secrets of {}: SMSGATE_ENCRYPTION_KEYS is wrong or lacks the key they were made with",

@@ -13,9 +13,9 @@
 //!   metadata address is refused unless listed in `outbound_allow` (see `providers::outbound`).
 
 use crate::{
-    config::SecretString,
     metrics::AlertSeries,
     providers::outbound::{client::SendError, GuardedClient, OutboundPolicy},
+    secrets::SecretString,
 };
 use hmac::Mac;
 use smsgate_actors::{alerts::Alert, ports::AlertSink};

@@ -7,10 +7,7 @@
 //! already under the first key and finishes the rest.
 
 use crate::secrets::{Keyring, SecretError};
-use smsgate_actors::{
-    domain::ProviderConfig,
-    ports::{Store, StoreError},
-};
+use smsgate_actors::ports::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -87,24 +84,13 @@ pub async fn rotate_keys(
     Ok(report)
 }
 
-/// The slugs of providers whose stored secret no configured key opens.
-pub fn unreadable_secrets(keyring: &Keyring, providers: &[ProviderConfig]) -> Vec<String> {
-    providers
-        .iter()
-        .filter(|p| {
-            p.credentials
-                .as_deref()
-                .is_some_and(|token| keyring.open(token).is_err())
-        })
-        .map(|p| p.slug.clone())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::unreadable_secrets;
     use crate::store::EmbeddedStore;
     use serde_json::json;
+    use smsgate_actors::domain::ProviderConfig;
     use smsgate_actors::{ports::SecretSealer, NewProvider, ProviderCatalog};
     use std::sync::Arc;
 

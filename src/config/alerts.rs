@@ -2,8 +2,9 @@
 //! the `[alerts.webhook]` sink. The webhook URL and secret may come from the environment
 //! (`SMSGATE_ALERTS_WEBHOOK_URL`, `SMSGATE_ALERTS_WEBHOOK_SECRET`).
 
-use super::{ConfigError, SecretString};
+use super::ConfigError;
 use crate::alerts::webhook::WebhookSettings;
+use crate::secrets::SecretString;
 use serde::Deserialize;
 use smsgate_actors::alerts::AlertsConfig;
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! setting that is wrong.
 
 use super::{
-    alerts, providers, ConfigError, GuardSettings, LogFormat, Mode, RawSettings, SecretString,
-    Settings,
+    alerts, providers, ConfigError, GuardSettings, LogFormat, Mode, RawSettings, Settings,
 };
+use crate::secrets::SecretString;
 use crate::{
     http::webhooks::WebhookLimits, providers::outbound::OutboundPolicy, rate_limit::LimitSettings,
 };
@@ -29,9 +29,11 @@ impl Settings {
             return Err(ConfigError::invalid("data_dir", "must not be empty"));
         }
         let public_url = raw.public_url.map(|url| public_url(&url)).transpose()?;
-        let mongodb_uri = non_empty(raw.mongodb_uri).map(SecretString);
+        let mongodb_uri = non_empty(raw.mongodb_uri).map(SecretString::new);
         if let Some(uri) = &mongodb_uri {
-            if !(uri.0.starts_with("mongodb://") || uri.0.starts_with("mongodb+srv://")) {
+            if !(uri.expose().starts_with("mongodb://")
+                || uri.expose().starts_with("mongodb+srv://"))
+            {
                 return Err(ConfigError::invalid(
                     "mongodb_uri",
                     "must start with mongodb:// or mongodb+srv://",
@@ -64,10 +66,10 @@ impl Settings {
             .into_iter()
             .map(|key| key.trim().to_owned())
             .filter(|key| !key.is_empty())
-            .map(SecretString)
+            .map(SecretString::new)
             .collect();
-        let admin_token = non_empty(raw.admin_token).map(SecretString);
-        let service_token = non_empty(raw.service_token).map(SecretString);
+        let admin_token = non_empty(raw.admin_token).map(SecretString::new);
+        let service_token = non_empty(raw.service_token).map(SecretString::new);
         if let (Some(admin), Some(service)) = (&admin_token, &service_token) {
             if admin == service {
                 return Err(ConfigError::invalid(

@@ -14,8 +14,9 @@
 use super::{auth_failures::AuthFailures, error::ApiError};
 use crate::{
     access::{digest, AccessStore},
-    config::{SecretString, Settings},
+    config::Settings,
     rate_limit::RateLimits,
+    secrets::SecretString,
 };
 use axum::{
     extract::{ConnectInfo, FromRef, FromRequestParts, Request, State},

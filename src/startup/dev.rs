@@ -2,48 +2,28 @@
 //! in the data dir), the mock provider; and its warning when it listens beyond loopback.
 
 use crate::{
-    config::{Mode, SecretString, Settings},
-    secrets::Keyring,
+    config::{Mode, Settings},
+    secrets::{open_keyring, Keyring, SecretError, SecretString},
 };
-use anyhow::Context;
 use chrono::Utc;
 use rand::{distributions::Alphanumeric, Rng};
 use smsgate_actors::domain::{ProviderConfig, ProviderId, ProviderKind};
 
-/// The configured keys; in dev mode without any, a key generated once and kept in the data dir
-/// (a new key at every start would make the stored secrets unreadable).
+/// The keyring of `settings` (see `secrets::open_keyring`), saying in the banner when dev mode
+/// generated its key.
 pub fn keyring(settings: &Settings, banner: &mut Vec<String>) -> anyhow::Result<Keyring> {
-    if !settings.encryption_keys.is_empty() {
-        return Keyring::new(settings.encryption_keys.iter().map(SecretString::expose))
-            .context("SMSGATE_ENCRYPTION_KEYS");
+    let dev_dir = (settings.mode == Mode::Dev).then_some(settings.data_dir.as_path());
+    let opened = open_keyring(&settings.encryption_keys, dev_dir).map_err(|err| match err {
+        SecretError::BadKey { .. } => anyhow::Error::new(err).context("SMSGATE_ENCRYPTION_KEYS"),
+        err => err.into(),
+    })?;
+    if let Some(path) = opened.generated {
+        banner.push(format!(
+            "dev mode: generated an encryption key for provider secrets in {} (set SMSGATE_ENCRYPTION_KEYS in prod)",
+            path.display()
+        ));
     }
-    if settings.mode == Mode::Prod {
-        anyhow::bail!(
-            "SMSGATE_ENCRYPTION_KEYS is required in prod mode (make one with `smsgate keygen`)"
-        );
-    }
-    let path = settings.data_dir.join(DEV_KEY_FILE);
-    let key = match std::fs::read_to_string(&path) {
-        Ok(key) => key,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = Keyring::generate_key();
-            crate::secrets::create_private_dir(&settings.data_dir)
-                .and_then(|()| crate::secrets::write_private_file(&path, &key))
-                .with_context(|| {
-                    format!(
-                        "could not keep the dev encryption key in {}",
-                        path.display()
-                    )
-                })?;
-            banner.push(format!(
-                "dev mode: generated an encryption key for provider secrets in {} (set SMSGATE_ENCRYPTION_KEYS in prod)",
-                path.display()
-            ));
-            key
-        }
-        Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
-    };
-    Keyring::new([key.as_str()]).with_context(|| format!("the key in {}", path.display()))
+    Ok(opened.keyring)
 }
 
 /// Dev mode generates tokens, a key and a mock provider and prints the tokens: fine on a
@@ -62,9 +42,6 @@ pub(super) fn dev_exposed(settings: &Settings) -> Option<String> {
         )
     })
 }
-
-/// Where dev mode keeps the key it generated.
-const DEV_KEY_FILE: &str = "dev-encryption.key";
 
 pub(super) fn token_or_generate(given: Option<&SecretString>, role: &str) -> (SecretString, bool) {
     match given {

@@ -17,11 +17,11 @@ mod protocol;
 pub use connections::Connections;
 
 use crate::{
-    config::SecretString,
     http::{
         auth::{client_ip, AuthError, Caller},
         AppState,
     },
+    secrets::SecretString,
 };
 use async_graphql::{ErrorExtensions, ServerError};
 use axum::{
