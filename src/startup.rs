@@ -2,7 +2,6 @@
 //! and both listeners; `run_until_stopped` serves until a shutdown signal, then drains.
 
 use crate::{
-    access::AccessStore,
     audit::AuditLog,
     config::{Mode, Settings},
     http::{
@@ -12,13 +11,11 @@ use crate::{
     metrics::Metrics,
     providers::Factory,
     rate_limit::RateLimits,
-    store::{mongo::Change, EmbeddedStore, MongoStore},
+    store::{mongo::Change, MongoStore},
 };
 use anyhow::Context;
 use smsgate_actors::{
-    domain::ProviderConfig,
-    ports::{InstanceId, LeaseHolder, Store, StoreError},
-    Engine, EngineConfig, EngineDeps, NewProvider,
+    domain::ProviderConfig, ports::StoreError, Engine, EngineConfig, EngineDeps, NewProvider,
 };
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -42,13 +39,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let OpenedStores {
+        let crate::store::OpenedStores {
             store,
             access,
             line: store_line,
             alert_log,
             shared,
-        } = open_store(&settings).await?;
+        } = crate::store::open_store(&settings).await?;
         let mut banner = vec![store_line];
         let configured = store
             .providers()
@@ -285,78 +282,6 @@ fn addr(listener: &TcpListener) -> SocketAddr {
     listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
-}
-
-/// MongoDB when a connection string is set, else the embedded store; with the banner line that
-/// says which. Neither the line nor an error names the connection string: it holds a password.
-/// With MongoDB, named tokens and the audit log (`AccessStore`) and the alert history are kept
-/// there too, shared by every instance.
-pub(crate) struct OpenedStores {
-    pub store: Arc<dyn Store>,
-    pub access: Arc<dyn AccessStore>,
-    pub alert_log: Arc<dyn smsgate_actors::ports::AlertLog>,
-    /// The banner line.
-    pub line: String,
-    /// The MongoDB store again when other instances may share it (to follow their changes).
-    pub shared: Option<MongoStore>,
-}
-
-pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
-    let embedded = || {
-        EmbeddedStore::open(&settings.data_dir).with_context(|| {
-            format!(
-                "could not open the embedded store in {}",
-                settings.data_dir.display()
-            )
-        })
-    };
-    match &settings.mongodb_uri {
-        Some(uri) => {
-            let database = &settings.mongodb_database;
-            let instance = settings
-                .instance_id
-                .clone()
-                .map_or_else(InstanceId::generate, InstanceId::new);
-            let holder = LeaseHolder::new(instance.clone(), settings.lease());
-            let store = MongoStore::connect(uri.expose(), database)
-                .await
-                .with_context(|| format!("could not connect to MongoDB (database {database})"))?
-                .with_holder(holder);
-            store
-                .set_log_retention(settings.log_retention_days)
-                .await
-                .context("could not set the log retention (TTL index on sms_logs)")?;
-            Ok(OpenedStores {
-                store: Arc::new(store.clone()),
-                access: Arc::new(store.clone()),
-                alert_log: Arc::new(store.clone()),
-                line: format!(
-                    "store: MongoDB database {database} as instance {instance}, leases of {} ms",
-                    settings.lease_ms
-                ),
-                shared: Some(store),
-            })
-        }
-        None => {
-            // Created here, owner-only, before the store would create it with the umask's mode.
-            crate::secrets::create_private_dir(&settings.data_dir).with_context(|| {
-                format!(
-                    "could not create the data dir {}",
-                    settings.data_dir.display()
-                )
-            })?;
-            // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
-            let store = Arc::new(embedded()?);
-            let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
-            Ok(OpenedStores {
-                store: store.clone(),
-                access: store.clone(),
-                alert_log: store,
-                line,
-                shared: None,
-            })
-        }
-    }
 }
 
 /// Hands other instances' changes to this engine: provider configurations are reloaded, and

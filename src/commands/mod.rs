@@ -42,20 +42,9 @@ pub struct Offline {
     pub outbound: crate::providers::outbound::OutboundPolicy,
 }
 
-fn open_store(settings: &Settings) -> anyhow::Result<Arc<EmbeddedStore>> {
-    Ok(Arc::new(
-        EmbeddedStore::open(&settings.data_dir).with_context(|| {
-            format!(
-                "could not open the embedded store in {}",
-                settings.data_dir.display()
-            )
-        })?,
-    ))
-}
-
 impl Offline {
     pub fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let store = open_store(settings)?;
+        let store = crate::store::open_embedded(settings)?;
         let mut notes = Vec::new();
         let keyring = Arc::new(startup::keyring(settings, &mut notes)?);
         for note in notes {
@@ -109,12 +98,12 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
         }
         Command::Tokens(command) => {
             // Tokens need no keyring: only the store.
-            let store = open_store(settings)?;
+            let store = crate::store::open_embedded(settings)?;
             let audit = AuditLog::new(store.clone());
             Ok(tokens::run(command, store.as_ref(), &audit).await?)
         }
         Command::Audit(AuditCommand::Verify { head: kept }) => {
-            let audit = AuditLog::new(open_store(settings)?);
+            let audit = AuditLog::new(crate::store::open_embedded(settings)?);
             match audit.verify_anchored(kept.as_deref()).await? {
                 Ok(verified) => Ok(verified.to_string()),
                 Err(broken) => anyhow::bail!("audit log tampered with: {broken}"),
@@ -122,7 +111,8 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
         }
         Command::Stats(StatsCommand::Rebuild { day }) => {
             // The configured store, as `serve` opens it: MongoDB when configured.
-            let startup::OpenedStores { store, access, .. } = startup::open_store(settings).await?;
+            let crate::store::OpenedStores { store, access, .. } =
+                crate::store::open_store(settings).await?;
             let (rebuild, report) = stats::rebuild(store.as_ref(), day)
                 .await
                 .with_context(|| format!("could not rebuild the statistics of {day}"))?;
