@@ -21,19 +21,18 @@
 //! - On a crash: the supervisor restarts it from the stored configuration; the breaker starts
 //!   closed and the credit is read again from the provider.
 
+pub use crate::protocol::{ProviderHealth, ProviderMsg, SendJob};
+
 use crate::{
     domain::{MessageId, Money, ProviderConfig, ProviderSettings},
     policy::breaker::{CircuitBreaker, CircuitState},
-    ports::{
-        Balance, EngineMetrics, ProviderError, ProviderErrorKind, SendReceipt, SendRequest,
-        SmsProvider,
-    },
     ports::{DeliveryReport, DeliveryStatus},
-    router::RouterMsg,
+    ports::{EngineMetrics, ProviderError, ProviderErrorKind, SendReceipt, SmsProvider},
+    protocol::RouterMsg,
 };
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use reconcile::Reconcile;
 use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use tokio::{sync::Semaphore, time::Instant};
@@ -42,83 +41,6 @@ mod reconcile;
 
 /// How often credit is read again from the provider, so a top-up is noticed.
 const BALANCE_REFRESH: Duration = Duration::from_secs(300);
-
-/// What the Router needs to choose, and what admins see.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProviderHealth {
-    pub circuit: CircuitState,
-    /// `None` when unknown or unlimited.
-    pub credit: Option<Money>,
-    pub out_of_credit: bool,
-    pub consecutive_failures: u32,
-    /// The last balance check failed: watched by the provider-down alert.
-    pub balance_check_failing: bool,
-    /// The provider's latest answer refused our credentials or our credit
-    /// (`InvalidCredentials` or `InsufficientCredit`): the admin must act. Cleared by a
-    /// successful send or balance check. Watched by the provider-rejected alert.
-    pub refused: Option<ProviderErrorKind>,
-}
-
-impl ProviderHealth {
-    pub fn fresh() -> Self {
-        Self {
-            circuit: CircuitState::Closed,
-            credit: None,
-            out_of_credit: false,
-            consecutive_failures: 0,
-            balance_check_failing: false,
-            refused: None,
-        }
-    }
-
-    pub fn can_take_messages(&self) -> bool {
-        self.circuit != CircuitState::Open && !self.out_of_credit
-    }
-}
-
-pub struct SendJob {
-    pub message_id: MessageId,
-    pub request: SendRequest,
-}
-
-pub enum ProviderMsg {
-    Send(SendJob),
-    SendCompleted {
-        failed: Option<ProviderErrorKind>,
-        cost: Option<Money>,
-    },
-    BalanceFetched(Result<Balance, ProviderError>),
-    RefreshBalance,
-    /// Timer armed while out of credit: read the balance again.
-    RecheckBalance,
-    CooldownElapsed,
-    Health(RpcReplyPort<ProviderHealth>),
-    /// From the Router: this message is SENT through us and waits for its receipt.
-    AwaitReceipt {
-        message_id: MessageId,
-        provider_message_id: String,
-        expires_at: DateTime<Utc>,
-    },
-    /// From the Router at start-up: this message was SENDING through us when the process
-    /// stopped; settle it by a look-up (or fail it as ambiguous). The outcome goes to the
-    /// Router as a `SendFinished`.
-    Reconcile {
-        request: SendRequest,
-        since: DateTime<Utc>,
-    },
-    /// Timer: start the status checks that are due.
-    PollDue,
-    /// A status check finished; `done` when its status was final (and reported to the Router);
-    /// `last_of_round` when it was the round's last check, so the next round may start.
-    Polled {
-        message_id: MessageId,
-        done: bool,
-        last_of_round: bool,
-    },
-    /// An injected fault, for supervision tests: the handler fails and the actor dies.
-    #[cfg(any(test, feature = "test-support"))]
-    Crash,
-}
 
 pub struct ProviderActor;
 

@@ -27,12 +27,11 @@ use crate::{
     },
     logger::{Done, LoggerMsg},
     policy::breaker::CircuitState,
-    ports::{
-        DeliveryReport, EngineMetrics, MessageWrite, ProviderError, SendReceipt, Store,
-        WriteOutcome,
-    },
-    provider::{ProviderHealth, ProviderMsg},
+    ports::{DeliveryReport, EngineMetrics, MessageWrite, Store, WriteOutcome},
+    protocol::{ProviderHealth, ProviderMsg},
 };
+
+pub use crate::protocol::{Directory, ProviderView, RouterMsg};
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::{rngs::StdRng, SeedableRng};
@@ -65,56 +64,6 @@ pub struct RouterConfig {
     pub max_attempts: u32,
     pub retry_base: Duration,
     pub retry_max: Duration,
-}
-
-/// A provider as seen from outside: its configuration and its health right now.
-#[derive(Debug, Clone)]
-pub struct ProviderView {
-    pub config: ProviderConfig,
-    pub running: bool,
-    pub health: ProviderHealth,
-    pub in_flight: usize,
-}
-
-/// The providers known to the engine, for validating requests without asking an actor.
-pub type Directory = Arc<Vec<ProviderView>>;
-
-pub enum RouterMsg {
-    Dispatch(Message),
-    Recover(Vec<Message>),
-    SendFinished {
-        message_id: MessageId,
-        provider: String,
-        result: Result<SendReceipt, ProviderError>,
-    },
-    Retry(MessageId),
-    Report(DeliveryReport),
-    /// A receipt for a message the Router no longer held, after reading it from the store.
-    ReportResolved(DeliveryReport, Option<Message>),
-    ProviderUp {
-        config: ProviderConfig,
-        actor: ActorRef<ProviderMsg>,
-    },
-    ProviderDown {
-        slug: String,
-        /// Removed from the configuration, rather than crashed.
-        removed: bool,
-    },
-    ProviderHealth {
-        slug: String,
-        health: ProviderHealth,
-    },
-    Tick,
-    Providers(RpcReplyPort<Vec<ProviderView>>),
-    /// Stop dispatching; reply once no provider call is in flight.
-    Drain(RpcReplyPort<()>),
-    /// The store refused a change of this message: another instance holds it now (or applied
-    /// a receipt first). It is forgotten here and never sent by this instance again.
-    LeaseLost(MessageId),
-    /// Another instance stored a change of this message and it is final now (a receipt applied
-    /// there): a copy held here is stale and is let go. Other changes (a takeover) are left to
-    /// the store's fence: an old event must not make the Router drop a message it holds now.
-    FinishedElsewhere(MessageId),
 }
 
 pub struct Router;

@@ -7,7 +7,7 @@ use crate::{
     logger::Done,
     policy::{backoff::retry_delay, selection::choose},
     ports::{ProviderError, ProviderErrorKind, SendReceipt, SendRequest, WriteOutcome},
-    provider::{ProviderMsg, SendJob},
+    protocol::{ProviderMsg, SendJob},
 };
 use chrono::Utc;
 use ractor::ActorRef;

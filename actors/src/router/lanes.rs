@@ -1,7 +1,8 @@
 //! Router: the lanes and the provider directory: which waiting message goes to which provider
 //! next, and the view of providers the engine reads.
 
-use super::{lane, ProviderView, RouterMsg, RouterState};
+use super::{lane, RouterState};
+use crate::protocol::{ProviderView, RouterMsg};
 use crate::{
     domain::{MessageStatus, MessageType},
     policy::selection::{choose, order, Candidate},

@@ -8,7 +8,7 @@ use super::{
 use crate::{
     domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
     ports::{DeliveryReport, DeliveryStatus},
-    provider::ProviderMsg,
+    protocol::ProviderMsg,
 };
 use ractor::ActorRef;
 use tokio::time::Instant;

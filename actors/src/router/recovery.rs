@@ -4,7 +4,7 @@
 use super::{attempts::send_request, lane, RouterState, Tracked};
 use crate::{
     domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
-    provider::ProviderMsg,
+    protocol::ProviderMsg,
 };
 use chrono::Utc;
 
