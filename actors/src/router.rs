@@ -13,12 +13,15 @@
 //! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
 //!   process recovers every unfinished message from the store.
 //! - Parts: lanes.rs (what goes to which provider next), attempts.rs (one send and its answer),
-//!   receipts.rs (delivery receipts), recovery.rs (taking messages in, settling, expiry).
+//!   receipts.rs (delivery receipts, kept in receipt_book.rs), recovery.rs (taking messages in, settling, expiry).
 
 mod attempts;
 mod lanes;
+mod receipt_book;
 mod receipts;
 mod recovery;
+#[cfg(test)]
+mod test_message;
 
 use crate::{
     domain::{
@@ -27,7 +30,7 @@ use crate::{
     },
     logger::{Done, LoggerMsg},
     policy::breaker::CircuitState,
-    ports::{DeliveryReport, EngineMetrics, MessageWrite, Store, WriteOutcome},
+    ports::{EngineMetrics, MessageWrite, Store, WriteOutcome},
     protocol::{ProviderHealth, ProviderMsg},
 };
 
@@ -35,8 +38,9 @@ pub use crate::protocol::{Directory, ProviderView, RouterMsg};
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::{rngs::StdRng, SeedableRng};
+use receipt_book::ReceiptBook;
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     sync::Arc,
     time::Duration,
 };
@@ -44,21 +48,6 @@ use tokio::sync::watch;
 
 /// How often waiting messages are checked for expiry.
 const TICK: Duration = Duration::from_secs(1);
-/// Ids of messages that recently reached a final state, so a late duplicate receipt is ignored
-/// without a store read.
-const RECENT_FINAL: usize = 16_384;
-/// SENT messages kept in memory while they wait for a receipt. Past this the oldest are let go:
-/// they stay in the store, and a late receipt finds them there.
-const MAX_AWAITING_RECEIPT: usize = 20_000;
-/// Receipts held until the send they belong to is answered; past this the oldest are dropped.
-const MAX_EARLY_RECEIPTS: usize = 10_000;
-/// How many receipts are kept to be looked up again, and for how long each.
-const MAX_RECEIPT_RETRIES: usize = 1_000;
-const RECEIPT_RETRY_FOR: Duration = Duration::from_secs(60);
-/// How many of them are looked up in the store per tick, at most (the oldest look-ups first):
-/// the store work kept receipts cost is bounded overall, whoever sends them.
-const RETRY_LOOKUPS_PER_TICK: usize = 50;
-
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
     pub max_attempts: u32,
@@ -112,22 +101,8 @@ pub struct RouterState {
     order: Vec<String>,
     messages: HashMap<MessageId, Tracked>,
     lanes: [VecDeque<MessageId>; 3],
-    by_provider_id: HashMap<(String, String), MessageId>,
-    recent_final: (HashSet<MessageId>, VecDeque<MessageId>),
-    /// Messages in the order they became SENT (some may have finished since).
-    awaiting_receipt: VecDeque<MessageId>,
-    /// Receipts that arrived before the send's answer named their message.
-    early_receipts: HashMap<(String, String), DeliveryReport>,
-    early_order: VecDeque<(String, String)>,
-    /// Receipts for messages still SENDING here: the provider's answer (its id and the cost)
-    /// is still on the way. One per message at most, dropped with the message.
-    before_answer: HashMap<MessageId, DeliveryReport>,
-    /// Receipts no message here or in the store could take yet (another instance may still be
-    /// waiting for its send's answer), with when each first came and when it was last looked
-    /// up: looked up again on the next ticks, within a budget (tokio's clock, so tests can
-    /// pause it).
-    receipt_retries:
-        HashMap<(String, String), (tokio::time::Instant, tokio::time::Instant, DeliveryReport)>,
+    /// Which receipt waits for what, and which message waits for a receipt.
+    book: ReceiptBook,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
@@ -159,13 +134,7 @@ impl Actor for Router {
             order: Vec::new(),
             messages: HashMap::new(),
             lanes: Default::default(),
-            by_provider_id: HashMap::new(),
-            recent_final: Default::default(),
-            awaiting_receipt: VecDeque::new(),
-            early_receipts: HashMap::new(),
-            early_order: VecDeque::new(),
-            before_answer: HashMap::new(),
-            receipt_retries: HashMap::new(),
+            book: ReceiptBook::default(),
             rng: StdRng::from_entropy(),
             draining: false,
             drain_waiters: Vec::new(),
@@ -211,32 +180,7 @@ impl Actor for Router {
             }
             RouterMsg::Report(report) => state.on_report(&myself, report),
             RouterMsg::ReportResolved(report, message) => {
-                // Named by our id, the stored message may be another provider's: then the
-                // receipt matches nothing here (yet), like an unknown id.
-                let message = message.filter(|m| receipts::sent_by(m, &report.provider));
-                if let Some(message) = message {
-                    let borrowed =
-                        !message.status.is_final() && !state.messages.contains_key(&message.id);
-                    if borrowed && message.status == MessageStatus::Sending {
-                        // Its holder (another instance) still waits for the send's answer:
-                        // applied now, the receipt would skip SENT. Looked up again later.
-                        state.retry_receipt(report);
-                        return Ok(());
-                    }
-                    state.receipt_retried(&report);
-                    if borrowed {
-                        state.track(message.clone());
-                    }
-                    state.apply_report(&message.id, &report);
-                    // Held only to apply this receipt (its lease may be another instance's):
-                    // not kept when the receipt did not finish it.
-                    if borrowed {
-                        state.forget(&message.id);
-                    }
-                } else {
-                    state.retry_receipt(report.clone());
-                    state.hold_early_receipt(report);
-                }
+                state.on_report_resolved(report, message);
             }
             RouterMsg::ProviderUp { config, actor } => {
                 let settings = ProviderSettings::from_json(&config.settings);
@@ -372,29 +316,14 @@ impl RouterState {
 
     /// Drops a message from memory without recording it as finished.
     fn forget(&mut self, id: &MessageId) {
-        self.before_answer.remove(id);
+        self.book.take_before_answer(id);
         if let Some(t) = self.messages.remove(id) {
-            if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
-                self.by_provider_id.remove(&(p, pid));
-            }
+            self.book.unindex(&t.message);
         }
     }
 
     fn finish(&mut self, id: &MessageId) {
-        self.before_answer.remove(id);
-        if let Some(t) = self.messages.remove(id) {
-            if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
-                self.by_provider_id.remove(&(p, pid));
-            }
-        }
-        let (set, queue) = &mut self.recent_final;
-        if set.insert(id.clone()) {
-            queue.push_back(id.clone());
-            if queue.len() > RECENT_FINAL {
-                if let Some(old) = queue.pop_front() {
-                    set.remove(&old);
-                }
-            }
-        }
+        self.forget(id);
+        self.book.remember_final(id);
     }
 }

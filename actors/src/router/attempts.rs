@@ -87,7 +87,7 @@ impl RouterState {
         result: Result<SendReceipt, ProviderError>,
     ) {
         if result.is_err() {
-            if let Some(report) = self.before_answer.remove(&id) {
+            if let Some(report) = self.book.take_before_answer(&id) {
                 // The provider's receipt shows it took the message although its answer failed
                 // (a timeout after the request went out): that receipt is the outcome, and
                 // sending the text again would deliver it twice.
@@ -110,10 +110,10 @@ impl RouterState {
                 }
                 if m.status == MessageStatus::Sending {
                     let key = (provider, receipt.provider_message_id);
-                    self.by_provider_id.insert(key.clone(), id.clone());
+                    self.book.index(key.clone(), id.clone());
                     if self.change(&id, MessageStatus::Sent, None, None) {
-                        let by_id = self.before_answer.remove(&id);
-                        match self.early_receipts.remove(&key).or(by_id) {
+                        let by_id = self.book.take_before_answer(&id);
+                        match self.book.take_early(&key).or(by_id) {
                             // The receipt overtook the provider's answer: apply it now.
                             Some(report) => self.apply_report(&id, &report),
                             None => {

@@ -10,12 +10,7 @@ use chrono::Utc;
 
 impl RouterState {
     pub(super) fn track(&mut self, message: Message) {
-        if let Some(pid) = &message.provider_message_id {
-            if let Some(provider) = &message.provider {
-                self.by_provider_id
-                    .insert((provider.clone(), pid.clone()), message.id.clone());
-            }
-        }
+        self.book.index_message(&message);
         self.messages.insert(
             message.id.clone(),
             Tracked {
