@@ -12,10 +12,13 @@
 //!   (`LeaseLost`) makes the Router forget the message; it never sends it again.
 //! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
 //!   process recovers every unfinished message from the store.
-//! - Parts: lanes.rs (what goes to which provider next), attempts.rs (one send and its answer),
+//! - Parts: lanes.rs (the queues and what their heads may do), dispatch.rs (handing them to
+//!   providers), directory.rs (the providers), attempts.rs (one send and its answer),
 //!   receipts.rs (delivery receipts, kept in receipt_book.rs), recovery.rs (taking messages in, settling, expiry).
 
 mod attempts;
+mod directory;
+mod dispatch;
 mod lanes;
 mod receipt_book;
 mod receipts;
@@ -23,31 +26,25 @@ mod recovery;
 #[cfg(test)]
 mod test_message;
 
-use crate::{
-    domain::{
-        Message, MessageError, MessageId, MessageStatus, MessageType, ProviderConfig,
-        ProviderSettings,
-    },
-    logger::{Done, LoggerMsg},
-    policy::breaker::CircuitState,
-    ports::{EngineMetrics, MessageWrite, Store, WriteOutcome},
-    protocol::{ProviderHealth, ProviderMsg},
-};
-
 pub use crate::protocol::{Directory, ProviderView, RouterMsg};
+
+use crate::{
+    domain::{Message, MessageError, MessageId, MessageStatus},
+    logger::{Done, LoggerMsg},
+    ports::{EngineMetrics, MessageWrite, Store, WriteOutcome},
+};
 use chrono::Utc;
+use directory::Entry;
+use lanes::Lanes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::{rngs::StdRng, SeedableRng};
 use receipt_book::ReceiptBook;
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// How often waiting messages are checked for expiry.
 const TICK: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
     pub max_attempts: u32,
@@ -71,27 +68,6 @@ struct Tracked {
     tried: Vec<String>,
 }
 
-struct Entry {
-    config: ProviderConfig,
-    max_concurrency: usize,
-    actor: Option<ActorRef<ProviderMsg>>,
-    health: ProviderHealth,
-    outstanding: usize,
-}
-
-impl Entry {
-    fn capacity(&self) -> usize {
-        match self.health.circuit {
-            CircuitState::HalfOpen => 1,
-            CircuitState::Closed | CircuitState::Open => self.max_concurrency,
-        }
-    }
-
-    fn is_available(&self) -> bool {
-        self.actor.is_some() && self.config.is_active && self.health.can_take_messages()
-    }
-}
-
 pub struct RouterState {
     args: RouterArgs,
     /// To hear of changes the store refused (`LeaseLost`).
@@ -100,20 +76,13 @@ pub struct RouterState {
     /// Slugs in preference order (default first, then priority).
     order: Vec<String>,
     messages: HashMap<MessageId, Tracked>,
-    lanes: [VecDeque<MessageId>; 3],
+    /// Messages waiting for a provider, by type.
+    lanes: Lanes,
     /// Which receipt waits for what, and which message waits for a receipt.
     book: ReceiptBook,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
-}
-
-fn lane(t: MessageType) -> usize {
-    match t {
-        MessageType::Otp => 0,
-        MessageType::Transactional => 1,
-        MessageType::Marketing => 2,
-    }
 }
 
 impl Actor for Router {
@@ -133,7 +102,7 @@ impl Actor for Router {
             providers: HashMap::new(),
             order: Vec::new(),
             messages: HashMap::new(),
-            lanes: Default::default(),
+            lanes: Lanes::default(),
             book: ReceiptBook::default(),
             rng: StdRng::from_entropy(),
             draining: false,
@@ -161,21 +130,13 @@ impl Actor for Router {
                 provider,
                 result,
             } => {
-                if let Some(entry) = state.providers.get_mut(&provider) {
-                    entry.outstanding = entry.outstanding.saturating_sub(1);
-                    state.args.metrics.in_flight(&provider, entry.outstanding);
-                }
+                state.call_returned(&provider);
                 state.on_send_finished(&myself, message_id, provider, result);
                 state.pump(&myself);
                 state.answer_drain_waiters();
             }
             RouterMsg::Retry(id) => {
-                if let Some(t) = state.messages.get(&id) {
-                    if t.message.status == MessageStatus::Retrying {
-                        let l = lane(t.message.message_type);
-                        state.lanes[l].push_back(id);
-                    }
-                }
+                state.requeue(id);
                 state.pump(&myself);
             }
             RouterMsg::Report(report) => state.on_report(&myself, report),
@@ -183,50 +144,12 @@ impl Actor for Router {
                 state.on_report_resolved(report, message);
             }
             RouterMsg::ProviderUp { config, actor } => {
-                let settings = ProviderSettings::from_json(&config.settings);
-                let slug = config.slug.clone();
-                let slug_of_up = slug.clone();
-                let outstanding = state.providers.get(&slug).map_or(0, |e| e.outstanding);
-                state.providers.insert(
-                    slug,
-                    Entry {
-                        config,
-                        max_concurrency: settings.max_concurrency,
-                        actor: Some(actor),
-                        health: ProviderHealth::fresh(),
-                        outstanding,
-                    },
-                );
-                state.providers_changed();
-                // A (re)started provider actor starts with no polls: hand it the messages that
-                // still wait for a receipt through it, so polling survives its restart.
-                let waiting: Vec<MessageId> = state
-                    .messages
-                    .values()
-                    .filter(|t| {
-                        t.message.status == MessageStatus::Sent
-                            && t.message.provider.as_deref() == Some(slug_of_up.as_str())
-                    })
-                    .map(|t| t.message.id.clone())
-                    .collect();
-                for id in waiting {
-                    state.tell_provider_awaiting(&id);
-                }
+                state.provider_up(config, actor);
                 state.pump(&myself);
             }
-            RouterMsg::ProviderDown { slug, removed } => {
-                if removed {
-                    state.providers.remove(&slug);
-                } else if let Some(entry) = state.providers.get_mut(&slug) {
-                    entry.actor = None;
-                }
-                state.providers_changed();
-            }
+            RouterMsg::ProviderDown { slug, removed } => state.provider_down(&slug, removed),
             RouterMsg::ProviderHealth { slug, health } => {
-                if let Some(entry) = state.providers.get_mut(&slug) {
-                    entry.health = health;
-                }
-                state.publish_directory();
+                state.provider_health(&slug, health);
                 state.pump(&myself);
             }
             RouterMsg::Tick => {
@@ -237,11 +160,7 @@ impl Actor for Router {
             RouterMsg::Providers(reply) => {
                 let _ = reply.send(state.views());
             }
-            RouterMsg::Drain(reply) => {
-                state.draining = true;
-                state.drain_waiters.push(reply);
-                state.answer_drain_waiters();
-            }
+            RouterMsg::Drain(reply) => state.drain(reply),
             RouterMsg::FinishedElsewhere(id) => {
                 if state.messages.contains_key(&id) {
                     tracing::debug!(message_id = %id, "changed by another instance; let go here");

@@ -1,7 +1,7 @@
 //! Router: which messages it holds in memory: taking new and recovered ones in, settling ones
 //! caught in SENDING at start, and expiring those that waited too long.
 
-use super::{attempts::send_request, lane, RouterState, Tracked};
+use super::{attempts::send_request, RouterState, Tracked};
 use crate::{
     domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
     protocol::ProviderMsg,
@@ -22,9 +22,18 @@ impl RouterState {
 
     pub(super) fn enqueue(&mut self, message: Message) {
         let id = message.id.clone();
-        let l = lane(message.message_type);
+        let t = message.message_type;
         self.track(message);
-        self.lanes[l].push_back(id);
+        self.lanes.push(t, id);
+    }
+
+    /// A retry's delay is over: the message queues again at the back of its lane.
+    pub(super) fn requeue(&mut self, id: MessageId) {
+        if let Some(t) = self.messages.get(&id) {
+            if t.message.status == MessageStatus::Retrying {
+                self.lanes.push(t.message.message_type, id);
+            }
+        }
     }
 
     pub(super) fn recover(&mut self, messages: Vec<Message>) {
@@ -122,8 +131,7 @@ impl RouterState {
         let now = Utc::now();
         let expired: Vec<MessageId> = self
             .lanes
-            .iter()
-            .flatten()
+            .waiting()
             .filter(|id| {
                 self.messages
                     .get(*id)
