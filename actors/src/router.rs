@@ -12,9 +12,10 @@
 //!   (`LeaseLost`) makes the Router forget the message; it never sends it again.
 //! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
 //!   process recovers every unfinished message from the store.
-//! - Parts: lanes.rs (the queues and what their heads may do), dispatch.rs (handing them to
-//!   providers), directory.rs (the providers), attempts.rs (one send and its answer),
-//!   receipts.rs (delivery receipts, kept in receipt_book.rs), recovery.rs (taking messages in, settling, expiry).
+//! - Parts: dispatch.rs (the hot path: taking messages in, handing them to providers, expiry),
+//!   lanes.rs (the queues and what their heads may do), directory.rs (the providers), attempts.rs (one send and its answer),
+//!   receipts.rs (delivery receipts, kept in receipt_book.rs), recovery.rs (messages found at
+//!   start or taken over).
 
 mod attempts;
 mod directory;

@@ -1,12 +1,13 @@
-//! Router: handing waiting messages to providers: each lane's head is judged (see `lanes`)
-//! and goes, waits, expires or is dropped; and draining, which stops it.
+//! Router: the hot path: taking a message in and queueing it in its lane, handing waiting
+//! messages to providers (each lane's head is judged, see `lanes`, and goes, waits, expires or
+//! is dropped), expiring those that waited too long, and draining, which stops it.
 
 use super::{
     lanes::{judge, Head, Lanes},
-    RouterState,
+    RouterState, Tracked,
 };
 use crate::{
-    domain::{MessageId, MessageType},
+    domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus, MessageType},
     policy::selection::choose,
     protocol::RouterMsg,
 };
@@ -14,6 +15,35 @@ use chrono::{DateTime, Utc};
 use ractor::ActorRef;
 
 impl RouterState {
+    /// Holds a message in memory (indexed by its provider id, when it has one).
+    pub(super) fn track(&mut self, message: Message) {
+        self.book.index_message(&message);
+        self.messages.insert(
+            message.id.clone(),
+            Tracked {
+                message,
+                tried: Vec::new(),
+            },
+        );
+    }
+
+    /// A message just accepted (or requeued at start) waits in its lane.
+    pub(super) fn enqueue(&mut self, message: Message) {
+        let id = message.id.clone();
+        let t = message.message_type;
+        self.track(message);
+        self.lanes.push(t, id);
+    }
+
+    /// A retry's delay is over: the message queues again at the back of its lane.
+    pub(super) fn requeue(&mut self, id: MessageId) {
+        if let Some(t) = self.messages.get(&id) {
+            if t.message.status == MessageStatus::Retrying {
+                self.lanes.push(t.message.message_type, id);
+            }
+        }
+    }
+
     /// Hands waiting messages to providers, lane by lane, while providers have room.
     pub(super) fn pump(&mut self, myself: &ActorRef<RouterMsg>) {
         if self.draining {
@@ -72,6 +102,31 @@ impl RouterState {
         }
         for waiter in self.drain_waiters.drain(..) {
             let _ = waiter.send(());
+        }
+    }
+
+    pub(super) fn expire(&mut self, id: &MessageId) {
+        let error = MessageError {
+            kind: ErrorKind::Expired,
+            message: "its validity ran out before a provider could take it".into(),
+        };
+        self.change(id, MessageStatus::Expired, Some(error), None);
+    }
+
+    pub(super) fn expire_waiting(&mut self) {
+        let now = Utc::now();
+        let expired: Vec<MessageId> = self
+            .lanes
+            .waiting()
+            .filter(|id| {
+                self.messages
+                    .get(*id)
+                    .is_some_and(|t| t.message.expires_at <= now)
+            })
+            .cloned()
+            .collect();
+        for id in expired {
+            self.expire(&id);
         }
     }
 }
