@@ -50,6 +50,62 @@ impl Polling {
         }
     }
 
+    /// A message to check: its first check is due `initial` after `now`.
+    fn watch(
+        &mut self,
+        message_id: MessageId,
+        provider_message_id: String,
+        expires_at: DateTime<Utc>,
+        now: Instant,
+    ) {
+        self.waiting.insert(
+            message_id,
+            PollEntry {
+                provider_message_id,
+                expires_at,
+                due: now + self.initial,
+                interval: self.initial,
+                in_flight: false,
+            },
+        );
+    }
+
+    /// A check's outcome is back (at `now`): a final status ends the message's checks;
+    /// otherwise the next is due after twice the interval, at most `max`.
+    fn checked(&mut self, message_id: &MessageId, done: bool, last_of_round: bool, now: Instant) {
+        if last_of_round {
+            self.round_running = false;
+        }
+        if done {
+            self.waiting.remove(message_id);
+        } else if let Some(entry) = self.waiting.get_mut(message_id) {
+            entry.in_flight = false;
+            entry.interval = (entry.interval * 2).min(self.max);
+            entry.due = now + entry.interval;
+        }
+    }
+
+    /// Forgets the messages whose validity is over (at `today`), then takes the checks due at
+    /// `now` that are not running already, at most a batch, marked as running.
+    fn take_due(&mut self, now: Instant, today: DateTime<Utc>) -> Vec<(MessageId, String)> {
+        self.waiting.retain(|id, e| {
+            let keep = e.expires_at > today;
+            if !keep {
+                tracing::debug!(message_id = %id, "validity over: no more status checks");
+            }
+            keep
+        });
+        self.waiting
+            .iter_mut()
+            .filter(|(_, e)| !e.in_flight && e.due <= now)
+            .take(self.batch)
+            .map(|(id, e)| {
+                e.in_flight = true;
+                (id.clone(), e.provider_message_id.clone())
+            })
+            .collect()
+    }
+
     /// Sets a `PollDue` for the earliest waiting check, unless one fires before it already.
     fn arm(&mut self, myself: &ActorRef<ProviderMsg>) {
         let now = Instant::now();
@@ -84,17 +140,7 @@ impl ProviderState {
         expires_at: DateTime<Utc>,
     ) {
         if let Some(polling) = &mut self.polling {
-            let due = Instant::now() + polling.initial;
-            polling.waiting.insert(
-                message_id,
-                PollEntry {
-                    provider_message_id,
-                    expires_at,
-                    due,
-                    interval: polling.initial,
-                    in_flight: false,
-                },
-            );
+            polling.watch(message_id, provider_message_id, expires_at, Instant::now());
             polling.arm(myself);
         }
     }
@@ -109,16 +155,7 @@ impl ProviderState {
         last_of_round: bool,
     ) {
         if let Some(polling) = &mut self.polling {
-            if last_of_round {
-                polling.round_running = false;
-            }
-            if done {
-                polling.waiting.remove(&message_id);
-            } else if let Some(entry) = polling.waiting.get_mut(&message_id) {
-                entry.in_flight = false;
-                entry.interval = (entry.interval * 2).min(polling.max);
-                entry.due = Instant::now() + entry.interval;
-            }
+            polling.checked(&message_id, done, last_of_round, Instant::now());
             polling.arm(myself);
         }
     }
@@ -133,25 +170,7 @@ impl ProviderState {
             // The round's last outcome arms the next `PollDue`.
             return;
         }
-        let now = Instant::now();
-        let today = Utc::now();
-        polling.waiting.retain(|id, e| {
-            let keep = e.expires_at > today;
-            if !keep {
-                tracing::debug!(message_id = %id, "validity over: no more status checks");
-            }
-            keep
-        });
-        let due: Vec<(MessageId, String)> = polling
-            .waiting
-            .iter_mut()
-            .filter(|(_, e)| !e.in_flight && e.due <= now)
-            .take(polling.batch)
-            .map(|(id, e)| {
-                e.in_flight = true;
-                (id.clone(), e.provider_message_id.clone())
-            })
-            .collect();
+        let due = polling.take_due(Instant::now(), Utc::now());
         if due.is_empty() {
             polling.arm(myself);
             return;
@@ -202,5 +221,70 @@ impl ProviderState {
                 });
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polling() -> Polling {
+        Polling {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(30),
+            batch: 2,
+            waiting: HashMap::new(),
+            armed_for: None,
+            round_running: false,
+        }
+    }
+
+    fn due_ids(polling: &mut Polling, now: Instant) -> Vec<String> {
+        let mut due: Vec<String> = polling
+            .take_due(now, Utc::now())
+            .into_iter()
+            .map(|(_, pid)| pid)
+            .collect();
+        due.sort();
+        due
+    }
+
+    #[test]
+    fn checks_back_off_doubling_up_to_max_until_a_final_status() {
+        let mut p = polling();
+        let start = Instant::now();
+        let id = MessageId::generate();
+        let valid = Utc::now() + chrono::Duration::hours(1);
+        p.watch(id.clone(), "p1".into(), valid, start);
+        assert!(due_ids(&mut p, start).is_empty(), "not before `initial`");
+        let mut now = start + Duration::from_secs(10);
+        assert_eq!(due_ids(&mut p, now), vec!["p1"]);
+        assert!(
+            due_ids(&mut p, now).is_empty(),
+            "running: not started twice"
+        );
+        for wait in [20, 30, 30] {
+            p.checked(&id, false, true, now);
+            assert!(due_ids(&mut p, now + Duration::from_secs(wait - 1)).is_empty());
+            now += Duration::from_secs(wait);
+            assert_eq!(due_ids(&mut p, now), vec!["p1"], "after {wait}s");
+        }
+        p.checked(&id, true, true, now);
+        assert!(p.waiting.is_empty());
+    }
+
+    #[test]
+    fn a_round_takes_at_most_a_batch_and_drops_expired_messages() {
+        let mut p = polling();
+        let start = Instant::now();
+        let valid = Utc::now() + chrono::Duration::hours(1);
+        for pid in ["a", "b", "c"] {
+            p.watch(MessageId::generate(), pid.into(), valid, start);
+        }
+        p.watch(MessageId::generate(), "old".into(), Utc::now(), start);
+        let now = start + Duration::from_secs(10);
+        assert_eq!(due_ids(&mut p, now).len(), 2);
+        assert_eq!(due_ids(&mut p, now).len(), 1);
+        assert_eq!(p.waiting.len(), 3, "the expired one is no longer checked");
     }
 }
