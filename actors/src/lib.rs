@@ -15,7 +15,8 @@
 //! - `ports`: the provider, store and metrics traits the engine needs from the outside.
 //! - `policy`: pure decisions: circuit breaker, retry backoff, provider selection.
 //! - `engine`: the `Engine` handle the API layers call; `engine::admin` administers providers.
-//! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors.
+//! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors; `protocol`: the messages
+//!   the Router and the provider actors exchange.
 //! - `leases`: the task that renews this instance's leases and takes over expired ones.
 //! - `updates`: the bus of stored changes and the subscription stream logic.
 //! - `alerts`: alert rules, the fire/repeat/resolve lifecycle and the Alerts actor.
@@ -38,6 +39,7 @@ mod leases;
 pub mod logger;
 pub mod policy;
 pub mod ports;
+pub mod protocol;
 pub mod provider;
 pub mod router;
 pub mod stats;

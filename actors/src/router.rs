@@ -12,109 +12,45 @@
 //!   (`LeaseLost`) makes the Router forget the message; it never sends it again.
 //! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
 //!   process recovers every unfinished message from the store.
-//! - Parts: lanes.rs (what goes to which provider next), attempts.rs (one send and its answer),
-//!   receipts.rs (delivery receipts), recovery.rs (taking messages in, settling, expiry).
+//! - Parts: dispatch.rs (the hot path: taking messages in, handing them to providers, expiry),
+//!   lanes.rs (the queues and what their heads may do), directory.rs (the providers), attempts.rs (one send and its answer),
+//!   receipts.rs (delivery receipts, kept in receipt_book.rs), recovery.rs (messages found at
+//!   start or taken over).
 
 mod attempts;
+mod directory;
+mod dispatch;
 mod lanes;
+mod receipt_book;
 mod receipts;
 mod recovery;
+#[cfg(test)]
+mod test_message;
+
+pub use crate::protocol::{Directory, ProviderView, RouterMsg};
 
 use crate::{
-    domain::{
-        Message, MessageError, MessageId, MessageStatus, MessageType, ProviderConfig,
-        ProviderSettings,
-    },
+    domain::{Message, MessageError, MessageId, MessageStatus},
     logger::{Done, LoggerMsg},
-    policy::breaker::CircuitState,
-    ports::{
-        DeliveryReport, EngineMetrics, MessageWrite, ProviderError, SendReceipt, Store,
-        WriteOutcome,
-    },
-    provider::{ProviderHealth, ProviderMsg},
+    ports::{EngineMetrics, MessageWrite, Store, WriteOutcome},
 };
 use chrono::Utc;
+use directory::Entry;
+use lanes::Lanes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::{rngs::StdRng, SeedableRng};
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    sync::Arc,
-    time::Duration,
-};
+use receipt_book::ReceiptBook;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// How often waiting messages are checked for expiry.
 const TICK: Duration = Duration::from_secs(1);
-/// Ids of messages that recently reached a final state, so a late duplicate receipt is ignored
-/// without a store read.
-const RECENT_FINAL: usize = 16_384;
-/// SENT messages kept in memory while they wait for a receipt. Past this the oldest are let go:
-/// they stay in the store, and a late receipt finds them there.
-const MAX_AWAITING_RECEIPT: usize = 20_000;
-/// Receipts held until the send they belong to is answered; past this the oldest are dropped.
-const MAX_EARLY_RECEIPTS: usize = 10_000;
-/// How many receipts are kept to be looked up again, and for how long each.
-const MAX_RECEIPT_RETRIES: usize = 1_000;
-const RECEIPT_RETRY_FOR: Duration = Duration::from_secs(60);
-/// How many of them are looked up in the store per tick, at most (the oldest look-ups first):
-/// the store work kept receipts cost is bounded overall, whoever sends them.
-const RETRY_LOOKUPS_PER_TICK: usize = 50;
 
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
     pub max_attempts: u32,
     pub retry_base: Duration,
     pub retry_max: Duration,
-}
-
-/// A provider as seen from outside: its configuration and its health right now.
-#[derive(Debug, Clone)]
-pub struct ProviderView {
-    pub config: ProviderConfig,
-    pub running: bool,
-    pub health: ProviderHealth,
-    pub in_flight: usize,
-}
-
-/// The providers known to the engine, for validating requests without asking an actor.
-pub type Directory = Arc<Vec<ProviderView>>;
-
-pub enum RouterMsg {
-    Dispatch(Message),
-    Recover(Vec<Message>),
-    SendFinished {
-        message_id: MessageId,
-        provider: String,
-        result: Result<SendReceipt, ProviderError>,
-    },
-    Retry(MessageId),
-    Report(DeliveryReport),
-    /// A receipt for a message the Router no longer held, after reading it from the store.
-    ReportResolved(DeliveryReport, Option<Message>),
-    ProviderUp {
-        config: ProviderConfig,
-        actor: ActorRef<ProviderMsg>,
-    },
-    ProviderDown {
-        slug: String,
-        /// Removed from the configuration, rather than crashed.
-        removed: bool,
-    },
-    ProviderHealth {
-        slug: String,
-        health: ProviderHealth,
-    },
-    Tick,
-    Providers(RpcReplyPort<Vec<ProviderView>>),
-    /// Stop dispatching; reply once no provider call is in flight.
-    Drain(RpcReplyPort<()>),
-    /// The store refused a change of this message: another instance holds it now (or applied
-    /// a receipt first). It is forgotten here and never sent by this instance again.
-    LeaseLost(MessageId),
-    /// Another instance stored a change of this message and it is final now (a receipt applied
-    /// there): a copy held here is stale and is let go. Other changes (a takeover) are left to
-    /// the store's fence: an old event must not make the Router drop a message it holds now.
-    FinishedElsewhere(MessageId),
 }
 
 pub struct Router;
@@ -133,27 +69,6 @@ struct Tracked {
     tried: Vec<String>,
 }
 
-struct Entry {
-    config: ProviderConfig,
-    max_concurrency: usize,
-    actor: Option<ActorRef<ProviderMsg>>,
-    health: ProviderHealth,
-    outstanding: usize,
-}
-
-impl Entry {
-    fn capacity(&self) -> usize {
-        match self.health.circuit {
-            CircuitState::HalfOpen => 1,
-            CircuitState::Closed | CircuitState::Open => self.max_concurrency,
-        }
-    }
-
-    fn is_available(&self) -> bool {
-        self.actor.is_some() && self.config.is_active && self.health.can_take_messages()
-    }
-}
-
 pub struct RouterState {
     args: RouterArgs,
     /// To hear of changes the store refused (`LeaseLost`).
@@ -162,34 +77,13 @@ pub struct RouterState {
     /// Slugs in preference order (default first, then priority).
     order: Vec<String>,
     messages: HashMap<MessageId, Tracked>,
-    lanes: [VecDeque<MessageId>; 3],
-    by_provider_id: HashMap<(String, String), MessageId>,
-    recent_final: (HashSet<MessageId>, VecDeque<MessageId>),
-    /// Messages in the order they became SENT (some may have finished since).
-    awaiting_receipt: VecDeque<MessageId>,
-    /// Receipts that arrived before the send's answer named their message.
-    early_receipts: HashMap<(String, String), DeliveryReport>,
-    early_order: VecDeque<(String, String)>,
-    /// Receipts for messages still SENDING here: the provider's answer (its id and the cost)
-    /// is still on the way. One per message at most, dropped with the message.
-    before_answer: HashMap<MessageId, DeliveryReport>,
-    /// Receipts no message here or in the store could take yet (another instance may still be
-    /// waiting for its send's answer), with when each first came and when it was last looked
-    /// up: looked up again on the next ticks, within a budget (tokio's clock, so tests can
-    /// pause it).
-    receipt_retries:
-        HashMap<(String, String), (tokio::time::Instant, tokio::time::Instant, DeliveryReport)>,
+    /// Messages waiting for a provider, by type.
+    lanes: Lanes,
+    /// Which receipt waits for what, and which message waits for a receipt.
+    book: ReceiptBook,
     rng: StdRng,
     draining: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
-}
-
-fn lane(t: MessageType) -> usize {
-    match t {
-        MessageType::Otp => 0,
-        MessageType::Transactional => 1,
-        MessageType::Marketing => 2,
-    }
 }
 
 impl Actor for Router {
@@ -209,14 +103,8 @@ impl Actor for Router {
             providers: HashMap::new(),
             order: Vec::new(),
             messages: HashMap::new(),
-            lanes: Default::default(),
-            by_provider_id: HashMap::new(),
-            recent_final: Default::default(),
-            awaiting_receipt: VecDeque::new(),
-            early_receipts: HashMap::new(),
-            early_order: VecDeque::new(),
-            before_answer: HashMap::new(),
-            receipt_retries: HashMap::new(),
+            lanes: Lanes::default(),
+            book: ReceiptBook::default(),
             rng: StdRng::from_entropy(),
             draining: false,
             drain_waiters: Vec::new(),
@@ -243,97 +131,26 @@ impl Actor for Router {
                 provider,
                 result,
             } => {
-                if let Some(entry) = state.providers.get_mut(&provider) {
-                    entry.outstanding = entry.outstanding.saturating_sub(1);
-                    state.args.metrics.in_flight(&provider, entry.outstanding);
-                }
+                state.call_returned(&provider);
                 state.on_send_finished(&myself, message_id, provider, result);
                 state.pump(&myself);
                 state.answer_drain_waiters();
             }
             RouterMsg::Retry(id) => {
-                if let Some(t) = state.messages.get(&id) {
-                    if t.message.status == MessageStatus::Retrying {
-                        let l = lane(t.message.message_type);
-                        state.lanes[l].push_back(id);
-                    }
-                }
+                state.requeue(id);
                 state.pump(&myself);
             }
             RouterMsg::Report(report) => state.on_report(&myself, report),
             RouterMsg::ReportResolved(report, message) => {
-                // Named by our id, the stored message may be another provider's: then the
-                // receipt matches nothing here (yet), like an unknown id.
-                let message = message.filter(|m| receipts::sent_by(m, &report.provider));
-                if let Some(message) = message {
-                    let borrowed =
-                        !message.status.is_final() && !state.messages.contains_key(&message.id);
-                    if borrowed && message.status == MessageStatus::Sending {
-                        // Its holder (another instance) still waits for the send's answer:
-                        // applied now, the receipt would skip SENT. Looked up again later.
-                        state.retry_receipt(report);
-                        return Ok(());
-                    }
-                    state.receipt_retried(&report);
-                    if borrowed {
-                        state.track(message.clone());
-                    }
-                    state.apply_report(&message.id, &report);
-                    // Held only to apply this receipt (its lease may be another instance's):
-                    // not kept when the receipt did not finish it.
-                    if borrowed {
-                        state.forget(&message.id);
-                    }
-                } else {
-                    state.retry_receipt(report.clone());
-                    state.hold_early_receipt(report);
-                }
+                state.on_report_resolved(report, message);
             }
             RouterMsg::ProviderUp { config, actor } => {
-                let settings = ProviderSettings::from_json(&config.settings);
-                let slug = config.slug.clone();
-                let slug_of_up = slug.clone();
-                let outstanding = state.providers.get(&slug).map_or(0, |e| e.outstanding);
-                state.providers.insert(
-                    slug,
-                    Entry {
-                        config,
-                        max_concurrency: settings.max_concurrency,
-                        actor: Some(actor),
-                        health: ProviderHealth::fresh(),
-                        outstanding,
-                    },
-                );
-                state.providers_changed();
-                // A (re)started provider actor starts with no polls: hand it the messages that
-                // still wait for a receipt through it, so polling survives its restart.
-                let waiting: Vec<MessageId> = state
-                    .messages
-                    .values()
-                    .filter(|t| {
-                        t.message.status == MessageStatus::Sent
-                            && t.message.provider.as_deref() == Some(slug_of_up.as_str())
-                    })
-                    .map(|t| t.message.id.clone())
-                    .collect();
-                for id in waiting {
-                    state.tell_provider_awaiting(&id);
-                }
+                state.provider_up(config, actor);
                 state.pump(&myself);
             }
-            RouterMsg::ProviderDown { slug, removed } => {
-                if removed {
-                    state.providers.remove(&slug);
-                } else if let Some(entry) = state.providers.get_mut(&slug) {
-                    entry.actor = None;
-                }
-                state.providers_changed();
-            }
+            RouterMsg::ProviderDown { slug, removed } => state.provider_down(&slug, removed),
             RouterMsg::ProviderHealth { slug, health } => {
-                if let Some(entry) = state.providers.get_mut(&slug) {
-                    entry.health = health;
-                }
-                state.publish_directory();
+                state.provider_health(&slug, health);
                 state.pump(&myself);
             }
             RouterMsg::Tick => {
@@ -344,11 +161,7 @@ impl Actor for Router {
             RouterMsg::Providers(reply) => {
                 let _ = reply.send(state.views());
             }
-            RouterMsg::Drain(reply) => {
-                state.draining = true;
-                state.drain_waiters.push(reply);
-                state.answer_drain_waiters();
-            }
+            RouterMsg::Drain(reply) => state.drain(reply),
             RouterMsg::FinishedElsewhere(id) => {
                 if state.messages.contains_key(&id) {
                     tracing::debug!(message_id = %id, "changed by another instance; let go here");
@@ -423,29 +236,14 @@ impl RouterState {
 
     /// Drops a message from memory without recording it as finished.
     fn forget(&mut self, id: &MessageId) {
-        self.before_answer.remove(id);
+        self.book.take_before_answer(id);
         if let Some(t) = self.messages.remove(id) {
-            if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
-                self.by_provider_id.remove(&(p, pid));
-            }
+            self.book.unindex(&t.message);
         }
     }
 
     fn finish(&mut self, id: &MessageId) {
-        self.before_answer.remove(id);
-        if let Some(t) = self.messages.remove(id) {
-            if let (Some(p), Some(pid)) = (t.message.provider, t.message.provider_message_id) {
-                self.by_provider_id.remove(&(p, pid));
-            }
-        }
-        let (set, queue) = &mut self.recent_final;
-        if set.insert(id.clone()) {
-            queue.push_back(id.clone());
-            if queue.len() > RECENT_FINAL {
-                if let Some(old) = queue.pop_front() {
-                    set.remove(&old);
-                }
-            }
-        }
+        self.forget(id);
+        self.book.remember_final(id);
     }
 }

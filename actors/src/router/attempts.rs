@@ -1,17 +1,17 @@
-//! Router: one attempt at a provider: the request, and what its answer (or error) does to the
-//! message: SENT, a retry, failover, or FAILED.
+//! Router: one attempt at a provider: SENDING committed, then the provider called; and what
+//! its answer (or error) does to the message: SENT, a retry, failover, or FAILED.
 
 use super::{RouterMsg, RouterState};
 use crate::{
     domain::{Message, MessageError, MessageId, MessageStatus},
     logger::Done,
     policy::{backoff::retry_delay, selection::choose},
-    ports::{ProviderError, ProviderErrorKind, SendReceipt, SendRequest, WriteOutcome},
-    provider::{ProviderMsg, SendJob},
+    ports::{ProviderError, ProviderErrorKind, SendReceipt, SendRequest, StoreError, WriteOutcome},
+    protocol::{ProviderMsg, SendJob},
 };
 use chrono::Utc;
 use ractor::ActorRef;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 /// The request for one attempt of `m` (the provider's sender unless the message names one).
 pub(super) fn send_request(m: &Message, provider_sender: Option<String>) -> SendRequest {
@@ -33,50 +33,85 @@ pub(super) fn send_request(m: &Message, provider_sender: Option<String>) -> Send
     }
 }
 
+/// The provider call of one attempt, prepared while SENDING is written and made only once the
+/// store has it: a message is never sent without a record that it may have been.
+struct ProviderCall {
+    actor: ActorRef<ProviderMsg>,
+    router: ActorRef<RouterMsg>,
+    provider: String,
+    job: SendJob,
+}
+
+impl ProviderCall {
+    /// SENDING's write is back. Applied: the provider is called. Refused or failed: no call
+    /// (a lost lease makes the Router forget the message, see `RouterState::write`).
+    fn once_committed(self, written: Result<WriteOutcome, Arc<StoreError>>) {
+        if matches!(written, Ok(WriteOutcome::Applied)) {
+            self.call();
+        }
+    }
+
+    /// Hands the job to the provider actor; a stopped actor answers as an unavailable provider.
+    fn call(self) {
+        let message_id = self.job.message_id.clone();
+        if self.actor.cast(ProviderMsg::Send(self.job)).is_err() {
+            let err = ProviderError::new(ProviderErrorKind::Unavailable, "the provider stopped");
+            let _ = self.router.cast(RouterMsg::SendFinished {
+                message_id,
+                provider: self.provider,
+                result: Err(err),
+            });
+        }
+    }
+}
+
 impl RouterState {
+    /// One attempt of message `id` at provider `slug`, in two steps:
+    /// 1. SENDING is committed (written through the Logger);
+    /// 2. only then is the provider called (`ProviderCall::once_committed`).
     pub(super) fn start_attempt(
         &mut self,
         myself: &ActorRef<RouterMsg>,
         id: &MessageId,
         slug: &str,
     ) {
-        let Some(entry) = self.providers.get_mut(slug) else {
+        let Some(call) = self.prepare_call(myself, id, slug) else {
             return;
         };
-        let Some(actor) = entry.actor.clone() else {
-            return;
-        };
+        self.commit_sending_then(id, call);
+    }
+
+    /// Takes a place at the provider, counts the attempt on the message and builds its request.
+    fn prepare_call(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        id: &MessageId,
+        slug: &str,
+    ) -> Option<ProviderCall> {
+        let entry = self.providers.get_mut(slug)?;
+        let actor = entry.actor.clone()?;
         entry.outstanding += 1;
         self.args.metrics.in_flight(slug, entry.outstanding);
         let sender = entry.config.sender_id.clone();
-        let Some(tracked) = self.messages.get_mut(id) else {
-            return;
-        };
+        let tracked = self.messages.get_mut(id)?;
         tracked.message.provider = Some(slug.to_owned());
         tracked.message.attempts += 1;
         let m = &tracked.message;
-        let job = SendJob {
-            message_id: m.id.clone(),
-            request: send_request(m, sender),
-        };
-        let router = myself.clone();
-        let provider = slug.to_owned();
-        let done: Done = Box::new(move |result| {
-            if !matches!(result, Ok(WriteOutcome::Applied)) {
-                return;
-            }
-            let message_id = job.message_id.clone();
-            if actor.cast(ProviderMsg::Send(job)).is_err() {
-                let err =
-                    ProviderError::new(ProviderErrorKind::Unavailable, "the provider stopped");
-                let _ = router.cast(RouterMsg::SendFinished {
-                    message_id,
-                    provider,
-                    result: Err(err),
-                });
-            }
-        });
-        self.change(id, MessageStatus::Sending, None, Some(done));
+        Some(ProviderCall {
+            actor,
+            router: myself.clone(),
+            provider: slug.to_owned(),
+            job: SendJob {
+                message_id: m.id.clone(),
+                request: send_request(m, sender),
+            },
+        })
+    }
+
+    /// Writes SENDING; `call` runs once the store has answered that write.
+    fn commit_sending_then(&mut self, id: &MessageId, call: ProviderCall) {
+        let after_commit: Done = Box::new(move |written| call.once_committed(written));
+        self.change(id, MessageStatus::Sending, None, Some(after_commit));
     }
 
     pub(super) fn on_send_finished(
@@ -87,7 +122,7 @@ impl RouterState {
         result: Result<SendReceipt, ProviderError>,
     ) {
         if result.is_err() {
-            if let Some(report) = self.before_answer.remove(&id) {
+            if let Some(report) = self.book.take_before_answer(&id) {
                 // The provider's receipt shows it took the message although its answer failed
                 // (a timeout after the request went out): that receipt is the outcome, and
                 // sending the text again would deliver it twice.
@@ -110,10 +145,10 @@ impl RouterState {
                 }
                 if m.status == MessageStatus::Sending {
                     let key = (provider, receipt.provider_message_id);
-                    self.by_provider_id.insert(key.clone(), id.clone());
+                    self.book.index(key.clone(), id.clone());
                     if self.change(&id, MessageStatus::Sent, None, None) {
-                        let by_id = self.before_answer.remove(&id);
-                        match self.early_receipts.remove(&key).or(by_id) {
+                        let by_id = self.book.take_before_answer(&id);
+                        match self.book.take_early(&key).or(by_id) {
                             // The receipt overtook the provider's answer: apply it now.
                             Some(report) => self.apply_report(&id, &report),
                             None => {

@@ -1,14 +1,11 @@
 //! Router: delivery receipts: matching them to messages (in memory or in the store), holding
-//! those that overtake the provider's answer, and the SENT messages waiting for one.
+//! those that overtake the provider's answer (in the receipt book), and applying them.
 
-use super::{
-    RouterMsg, RouterState, MAX_AWAITING_RECEIPT, MAX_EARLY_RECEIPTS, MAX_RECEIPT_RETRIES,
-    RECEIPT_RETRY_FOR, RETRY_LOOKUPS_PER_TICK,
-};
+use super::{receipt_book::key_of, RouterState};
 use crate::{
     domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
     ports::{DeliveryReport, DeliveryStatus},
-    provider::ProviderMsg,
+    protocol::{ProviderMsg, RouterMsg},
 };
 use ractor::ActorRef;
 use tokio::time::Instant;
@@ -23,104 +20,41 @@ impl RouterState {
     /// A receipt that matches no message yet: the provider may have called back before its
     /// answer to our send arrived. Kept (bounded) until that answer names the message.
     pub(super) fn hold_early_receipt(&mut self, report: DeliveryReport) {
-        let key = (report.provider.clone(), report.provider_message_id.clone());
         // The answer may have arrived while the store was being searched.
-        if let Some(id) = self.by_provider_id.get(&key).cloned() {
+        if let Some(id) = self.book.message_for(&key_of(&report)).cloned() {
             self.apply_report(&id, &report);
             return;
         }
-        tracing::debug!(provider = %key.0, provider_message_id = %key.1, "holding a receipt that matches no message yet");
-        if self.early_receipts.insert(key.clone(), report).is_none() {
-            self.early_order.push_back(key);
-            if self.early_order.len() > MAX_EARLY_RECEIPTS {
-                if let Some(oldest) = self.early_order.pop_front() {
-                    if self.early_receipts.remove(&oldest).is_some() {
-                        tracing::info!(provider = %oldest.0, provider_message_id = %oldest.1, "a receipt matched no message and was dropped");
-                    }
-                }
-            }
-        }
+        self.book.hold_early(report);
     }
 
     /// Keeps a receipt to look up again on the next ticks: with several instances, the one
     /// holding its message may not have stored the send's answer yet (SENDING, or no provider
     /// id to match). Bounded in number and in time.
     pub(super) fn retry_receipt(&mut self, report: DeliveryReport) {
-        let key = (report.provider.clone(), report.provider_message_id.clone());
-        if self.receipt_retries.len() < MAX_RECEIPT_RETRIES
-            || self.receipt_retries.contains_key(&key)
-        {
-            self.receipt_retries.entry(key).or_insert_with(|| {
-                let now = Instant::now();
-                (now, now, report)
-            });
-        }
-    }
-
-    /// A receipt found its message: no more look-ups for it.
-    pub(super) fn receipt_retried(&mut self, report: &DeliveryReport) {
-        if !self.receipt_retries.is_empty() {
-            let key = (report.provider.clone(), report.provider_message_id.clone());
-            self.receipt_retries.remove(&key);
-        }
+        self.book.retry_later(report, Instant::now());
     }
 
     /// Looks some kept receipts up again, those looked up longest ago first; those kept too
-    /// long are dropped. At most `RETRY_LOOKUPS_PER_TICK` a tick: receipts naming ids no
-    /// message has (forged ones, say) cannot make the store work harder than that, however
-    /// many come.
+    /// long are dropped. A bounded number a tick: receipts naming ids no message has (forged
+    /// ones, say) cannot make the store work harder than that, however many come.
     pub(super) fn retry_receipts(&mut self, myself: &ActorRef<RouterMsg>) {
-        if self.receipt_retries.is_empty() {
-            return;
-        }
-        self.receipt_retries.retain(|(provider, provider_message_id), (since, _, _)| {
-            let keep = since.elapsed() < RECEIPT_RETRY_FOR;
-            if !keep {
-                tracing::info!(provider = ?provider, provider_message_id = ?provider_message_id, "a receipt found no message to take it and was dropped");
-            }
-            keep
-        });
-        let mut due: Vec<(&(String, String), Instant)> = self
-            .receipt_retries
-            .iter()
-            .map(|(key, (_, tried, _))| (key, *tried))
-            .collect();
-        due.sort_unstable_by_key(|(_, tried)| *tried);
-        let due: Vec<(String, String)> = due
-            .into_iter()
-            .take(RETRY_LOOKUPS_PER_TICK)
-            .map(|(key, _)| key.clone())
-            .collect();
-        let now = Instant::now();
-        let mut reports = Vec::with_capacity(due.len());
-        for key in due {
-            if let Some((_, tried, report)) = self.receipt_retries.get_mut(&key) {
-                *tried = now;
-                reports.push(report.clone());
-            }
-        }
-        for report in reports {
+        for report in self.book.due_retries(Instant::now()) {
             self.on_report(myself, report);
         }
     }
 
+    /// Notes a message that became SENT; past the bound the oldest still waiting are let go:
+    /// they stay in the store, and a late receipt finds them there.
     pub(super) fn await_receipt(&mut self, id: MessageId) {
-        self.awaiting_receipt.push_back(id);
-        while self.awaiting_receipt.len() > MAX_AWAITING_RECEIPT {
-            let Some(oldest) = self.awaiting_receipt.pop_front() else {
-                break;
-            };
+        for oldest in self.book.await_receipt(id) {
             let still_waiting = self
                 .messages
                 .get(&oldest)
                 .is_some_and(|t| t.message.status == MessageStatus::Sent);
             if still_waiting {
                 if let Some(t) = self.messages.remove(&oldest) {
-                    if let (Some(p), Some(pid)) =
-                        (t.message.provider, t.message.provider_message_id)
-                    {
-                        self.by_provider_id.remove(&(p, pid));
-                    }
+                    self.book.unindex(&t.message);
                 }
             }
         }
@@ -159,22 +93,18 @@ impl RouterState {
             .message_id
             .clone()
             .filter(|_| named == Some(true))
-            .or_else(|| {
-                self.by_provider_id
-                    .get(&(report.provider.clone(), report.provider_message_id.clone()))
-                    .cloned()
-            });
+            .or_else(|| self.book.message_for(&key_of(&report)).cloned());
         if let Some(id) = id {
-            self.receipt_retried(&report);
+            self.book.retried(&report);
             self.apply_report(&id, &report);
             return;
         }
         if report
             .message_id
             .as_ref()
-            .is_some_and(|id| self.recent_final.0.contains(id))
+            .is_some_and(|id| self.book.finished_recently(id))
         {
-            self.receipt_retried(&report);
+            self.book.retried(&report);
             return;
         }
         let store = self.args.store.clone();
@@ -199,6 +129,34 @@ impl RouterState {
         });
     }
 
+    /// A receipt for a message not held here, after the store was asked for its message.
+    pub(super) fn on_report_resolved(&mut self, report: DeliveryReport, message: Option<Message>) {
+        // Named by our id, the stored message may be another provider's: then the receipt
+        // matches nothing here (yet), like an unknown id.
+        let Some(message) = message.filter(|m| sent_by(m, &report.provider)) else {
+            self.retry_receipt(report.clone());
+            self.hold_early_receipt(report);
+            return;
+        };
+        let borrowed = !message.status.is_final() && !self.messages.contains_key(&message.id);
+        if borrowed && message.status == MessageStatus::Sending {
+            // Its holder (another instance) still waits for the send's answer: applied now,
+            // the receipt would skip SENT. Looked up again later.
+            self.retry_receipt(report);
+            return;
+        }
+        self.book.retried(&report);
+        if borrowed {
+            self.track(message.clone());
+        }
+        self.apply_report(&message.id, &report);
+        // Held only to apply this receipt (its lease may be another instance's): not kept
+        // when the receipt did not finish it.
+        if borrowed {
+            self.forget(&message.id);
+        }
+    }
+
     /// Applies a receipt, or holds it while the message is SENDING: applied then, it would
     /// skip SENT and the provider's answer (its message id, the cost) would find the message
     /// finished and be lost. The answer applies it after SENT (see `on_send_finished`).
@@ -212,7 +170,7 @@ impl RouterState {
             .is_some_and(|t| t.message.status == MessageStatus::Sending);
         if sending {
             tracing::debug!(message_id = %id, "holding a receipt that overtook the send's answer");
-            self.before_answer.insert(id.clone(), report.clone());
+            self.book.hold_before_answer(id.clone(), report.clone());
             return;
         }
         self.settle(id, report);

@@ -1,37 +1,14 @@
-//! Router: which messages it holds in memory: taking new and recovered ones in, settling ones
-//! caught in SENDING at start, and expiring those that waited too long.
+//! Router: taking in the unfinished messages found at start (or taken over from another
+//! instance): requeued, awaiting their receipt, or, caught in SENDING, settled by a look-up at
+//! their provider.
 
-use super::{attempts::send_request, lane, RouterState, Tracked};
+use super::{attempts::send_request, RouterState};
 use crate::{
     domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
-    provider::ProviderMsg,
+    protocol::ProviderMsg,
 };
-use chrono::Utc;
 
 impl RouterState {
-    pub(super) fn track(&mut self, message: Message) {
-        if let Some(pid) = &message.provider_message_id {
-            if let Some(provider) = &message.provider {
-                self.by_provider_id
-                    .insert((provider.clone(), pid.clone()), message.id.clone());
-            }
-        }
-        self.messages.insert(
-            message.id.clone(),
-            Tracked {
-                message,
-                tried: Vec::new(),
-            },
-        );
-    }
-
-    pub(super) fn enqueue(&mut self, message: Message) {
-        let id = message.id.clone();
-        let l = lane(message.message_type);
-        self.track(message);
-        self.lanes[l].push_back(id);
-    }
-
     pub(super) fn recover(&mut self, messages: Vec<Message>) {
         let mut counts = [0usize; 3];
         for message in messages {
@@ -113,31 +90,5 @@ impl RouterState {
         // Counted as a call in flight, so a drain waits for it and its outcome balances it.
         entry.outstanding += 1;
         true
-    }
-
-    pub(super) fn expire(&mut self, id: &MessageId) {
-        let error = MessageError {
-            kind: ErrorKind::Expired,
-            message: "its validity ran out before a provider could take it".into(),
-        };
-        self.change(id, MessageStatus::Expired, Some(error), None);
-    }
-
-    pub(super) fn expire_waiting(&mut self) {
-        let now = Utc::now();
-        let expired: Vec<MessageId> = self
-            .lanes
-            .iter()
-            .flatten()
-            .filter(|id| {
-                self.messages
-                    .get(*id)
-                    .is_some_and(|t| t.message.expires_at <= now)
-            })
-            .cloned()
-            .collect();
-        for id in expired {
-            self.expire(&id);
-        }
     }
 }
