@@ -13,10 +13,9 @@ use chrono::{DateTime, Utc};
 use rand::{distributions::Alphanumeric, Rng};
 use sha2::{Digest, Sha256};
 use smsgate_actors::ports::StoreError;
-use smsgate_graphql::Role;
 
 use crate::{audit::ChainEntry, secrets::SecretString};
-use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
+use smsgate_actors::domain::{AuditEntryView, AuditQuery, AuditRecord, Role};
 
 /// Longest token name: it is a label in logs and the audit log, not a description.
 const MAX_NAME_LEN: usize = 64;

@@ -13,7 +13,10 @@
 use crate::access::AccessStore;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use smsgate_graphql::{AuditEntryView, AuditPort, AuditQuery, AuditRecord, AuditUnavailable};
+use smsgate_actors::{
+    domain::{AuditEntryView, AuditQuery, AuditRecord},
+    ports::{AuditPort, AuditUnavailable},
+};
 use std::sync::Arc;
 
 /// The previous hash of the first entry.

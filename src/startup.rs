@@ -186,7 +186,7 @@ impl Application {
             .await
             .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
         let audit = AuditLog::new(access);
-        let audit_port: Arc<dyn smsgate_graphql::AuditPort> = Arc::new(audit.clone());
+        let audit_port: Arc<dyn smsgate_actors::ports::AuditPort> = Arc::new(audit.clone());
         let state = AppState {
             schema: smsgate_graphql::schema_builder_with(engine.clone(), settings.root_fields)
                 .data(audit_port)

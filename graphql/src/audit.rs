@@ -1,7 +1,6 @@
-//! The audit log in the API: the [`AuditPort`] the schema records admin actions through and
-//! reads them back from (the server implements it over its own storage and puts an
-//! `Arc<dyn AuditPort>` in the schema data; this crate never sees that storage), the
-//! `auditLog` query for admins, and provider snapshots with secrets only as hints.
+//! The audit log in the API: recording admin actions made through GraphQL (via the engine's
+//! `AuditPort`, which the server implements over its own storage and puts in the schema data as
+//! `Arc<dyn AuditPort>`) and the `auditLog` query for admins.
 
 use crate::{
     context::{Caller, Permission, RoleGuard},
@@ -9,95 +8,21 @@ use crate::{
     scalars::DateTime,
 };
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
-use serde_json::{json, Value};
-use smsgate_actors::domain::ProviderConfig;
+use serde_json::Value;
+use smsgate_actors::{
+    domain::{AuditAction, AuditQuery, AuditRecord},
+    ports::AuditPort,
+};
 use std::sync::Arc;
 
 const DEFAULT_PAGE: i32 = 50;
 const MAX_PAGE: i32 = 200;
 
-/// One admin action to record: who, what, on what, and the change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditRecord {
-    /// The caller's token name (`admin`, `grafana`, ...), never the token.
-    pub actor: String,
-    /// `provider.created`, `provider.updated`, `provider.activated`, `provider.deleted`,
-    /// `provider.test_sms`, `token.created`, `token.revoked`, `keys.rotated`.
-    pub action: String,
-    pub target: Option<String>,
-    /// Snapshots with secrets replaced by hints.
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-}
-
-/// A stored entry, as the API shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntryView {
-    pub seq: i64,
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub record: AuditRecord,
-    /// This entry's link in the hash chain (hex SHA-256 over the previous hash and the entry).
-    pub hash: String,
-}
-
-/// Which entries to read: all given conditions hold.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AuditQuery {
-    pub action: Option<String>,
-    pub actor: Option<String>,
-    pub target: Option<String>,
-    /// Entries with a smaller `seq`: newest first, this continues a page.
-    pub before_seq: Option<i64>,
-    pub limit: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the audit log is unavailable")]
-pub struct AuditUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
-
-/// Where admin actions are recorded and read back from.
-#[async_trait::async_trait]
-pub trait AuditPort: Send + Sync + 'static {
-    async fn record(&self, record: AuditRecord) -> Result<(), AuditUnavailable>;
-    /// Newest first; `limit + 1` asked for tells whether there is a next page.
-    async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntryView>, AuditUnavailable>;
-}
-
-/// What the audit log keeps of a provider: its configuration with the credentials left out and
-/// only their hint kept.
-pub fn provider_snapshot(c: &ProviderConfig) -> Value {
-    json!({
-        "id": c.id.to_string(),
-        "name": c.name,
-        "slug": c.slug,
-        "kind": c.kind.as_str(),
-        "isActive": c.is_active,
-        "isDefault": c.is_default,
-        "priority": c.priority,
-        "features": c.features,
-        "senderId": c.sender_id,
-        "apiBaseUrl": c.api_base_url,
-        "apiKeyHint": c.api_key_hint,
-        "hasCredentials": c.credentials.is_some(),
-        "settings": c.settings,
-    })
-}
-
-/// What the audit log keeps of a test message: which, to whom, how it ended (not its body).
-pub fn test_sms_snapshot(m: &smsgate_actors::domain::Message) -> Value {
-    json!({
-        "messageId": m.id.to_string(),
-        "to": m.to.to_string(),
-        "provider": m.provider,
-        "status": m.status.as_str(),
-    })
-}
-
 /// Records an admin action made through GraphQL, as the caller. A failure to record is logged
 /// (error level, for alerting) and does not undo or fail the action, which already happened.
 pub(crate) async fn record(
     ctx: &Context<'_>,
-    action: &str,
+    action: AuditAction,
     target: Option<String>,
     before: Option<Value>,
     after: Option<Value>,
@@ -109,15 +34,9 @@ pub(crate) async fn record(
         .data_opt::<Caller>()
         .map(|c| c.name.clone())
         .unwrap_or_default();
-    let record = AuditRecord {
-        actor,
-        action: action.to_owned(),
-        target,
-        before,
-        after,
-    };
+    let record = AuditRecord::new(actor, action, target).with_change(before, after);
     if let Err(err) = port.record(record).await {
-        tracing::error!(action, error.message = %err, "admin action not recorded in the audit log");
+        tracing::error!(action = action.as_str(), error.message = %err, "admin action not recorded in the audit log");
     }
 }
 

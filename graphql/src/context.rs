@@ -1,86 +1,11 @@
-//! Who is calling and what they may do: the `Caller` the HTTP layer puts in each request's data
-//! (and in each WebSocket connection's data), the permissions of each role, and the guards that
-//! check them before a resolver runs.
+//! Who is calling, in the schema: the engine's `Caller` the HTTP layer puts in each request's data
+//! (and in each WebSocket connection's data), and the guard that checks its role's permissions
+//! before a resolver runs.
 
 use crate::error::{ApiError, IntoGraphql};
 use async_graphql::{Context, Data, Guard};
+pub use smsgate_actors::domain::{Caller, Permission, Role};
 use smsgate_actors::Engine;
-
-/// What a token lets its holder do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// An application that sends messages: send, and read messages.
-    Service,
-    /// A dashboard or an auditor: read messages, providers and statistics; never send.
-    Viewer,
-}
-
-/// One thing a resolver may require of its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    SendMessages,
-    ReadMessages,
-    ReadProviders,
-    ReadStatistics,
-    /// Create, change, activate, delete and test providers.
-    ManageProviders,
-    /// Read the audit log of admin actions.
-    ReadAudit,
-    /// Follow alerts and read their history.
-    ReadAlerts,
-}
-
-impl Permission {
-    /// For the FORBIDDEN message: "your role may not …".
-    fn action(self) -> &'static str {
-        match self {
-            Self::SendMessages => "send messages",
-            Self::ReadMessages => "read messages",
-            Self::ReadProviders => "read providers",
-            Self::ReadStatistics => "read statistics",
-            Self::ManageProviders => "manage providers",
-            Self::ReadAudit => "read the audit log",
-            Self::ReadAlerts => "read alerts",
-        }
-    }
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Service => "service",
-            Self::Viewer => "viewer",
-        }
-    }
-
-    /// The permission table, in one place.
-    pub fn can(self, permission: Permission) -> bool {
-        match self {
-            Self::Admin => true,
-            Self::Service => matches!(
-                permission,
-                Permission::SendMessages | Permission::ReadMessages
-            ),
-            Self::Viewer => matches!(
-                permission,
-                Permission::ReadMessages | Permission::ReadProviders | Permission::ReadStatistics
-            ),
-        }
-    }
-}
-
-/// The authenticated caller of a request. The HTTP layer inserts one into every request's data
-/// (or a connection's data, for WebSockets) once the bearer token checks out; a request without
-/// one is UNAUTHENTICATED.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// Who this is, for logs: the token's name, never the token.
-    pub name: String,
-    pub role: Role,
-}
 
 /// Lets a field run only for callers whose role has `permission`.
 pub struct RoleGuard {
@@ -158,29 +83,6 @@ pub fn init_token(payload: &serde_json::Value) -> Option<&str> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn each_role_has_exactly_its_permissions() {
-        use Permission::*;
-        let all = [
-            SendMessages,
-            ReadMessages,
-            ReadProviders,
-            ReadStatistics,
-            ManageProviders,
-            ReadAudit,
-        ];
-        for p in all {
-            assert!(Role::Admin.can(p));
-        }
-        assert!(Role::Service.can(SendMessages) && Role::Service.can(ReadMessages));
-        assert!(!Role::Service.can(ReadProviders) && !Role::Service.can(ReadStatistics));
-        assert!(!Role::Viewer.can(SendMessages));
-        assert!(Role::Viewer.can(ReadMessages));
-        assert!(Role::Viewer.can(ReadProviders) && Role::Viewer.can(ReadStatistics));
-        assert!(!Role::Service.can(ManageProviders) && !Role::Viewer.can(ManageProviders));
-        assert!(!Role::Service.can(ReadAudit) && !Role::Viewer.can(ReadAudit));
-    }
 
     #[test]
     fn the_token_is_read_from_either_payload_shape() {

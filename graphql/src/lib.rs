@@ -8,7 +8,8 @@
 //! - `provider`: `providers`, `provider` and the `Provider` type (never its credentials).
 //! - `statistics`: `statistics`, per provider per day.
 //! - `alerts`: the `alerts` subscription and `alertHistory` (admins only).
-//! - `context`: `Caller`, roles and their permissions, the guard, the WebSocket init helper.
+//! - `context`: the role guard over the engine's `Caller`, the WebSocket init helper.
+//! - `audit`: recording admin actions, and `auditLog`.
 //! - `error`: `ApiError`, the `extensions.code` contract, and the extension that gives every
 //!   error a code.
 //! - `limits`: depth, cost (pages cost their size) and root fields per operation.
@@ -27,11 +28,7 @@ pub mod scalars;
 pub mod schema;
 pub mod statistics;
 
-pub use audit::{
-    provider_snapshot, test_sms_snapshot, AuditEntryView, AuditPort, AuditQuery, AuditRecord,
-    AuditUnavailable,
-};
-pub use context::{caller_from_init, init_token, Caller, Permission, Role, RoleGuard};
+pub use context::{caller_from_init, init_token, RoleGuard};
 pub use error::{ApiError, ErrorCodes, CODES};
 pub use limits::{RootFieldLimits, MAX_COMPLEXITY, MAX_DEPTH};
 pub use parse_cache::ParseCache;

@@ -5,7 +5,7 @@
 //! webhook secret.
 
 use crate::{
-    audit::{provider_snapshot, record, test_sms_snapshot},
+    audit::record,
     context::{engine, Caller, Permission, RoleGuard},
     error::IntoGraphql,
     message::Message,
@@ -13,8 +13,9 @@ use crate::{
 };
 use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
 use smsgate_actors::{
-    domain, policy::breaker::CircuitState as EngineCircuit, NewProvider, ProviderPatch,
-    ProviderView,
+    domain::{self, provider_snapshot, test_sms_snapshot, AuditAction},
+    policy::breaker::CircuitState as EngineCircuit,
+    NewProvider, ProviderPatch, ProviderView,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -325,7 +326,7 @@ impl ProviderMutation {
             .gql()?;
         record(
             ctx,
-            "provider.created",
+            AuditAction::ProviderCreated,
             Some(view.config.id.to_string()),
             None,
             Some(provider_snapshot(&view.config)),
@@ -348,7 +349,7 @@ impl ProviderMutation {
         let view = engine(ctx)?.rotate_webhook_secret(&id).await.gql()?;
         record(
             ctx,
-            "provider.webhook_secret_rotated",
+            AuditAction::ProviderWebhookSecretRotated,
             Some(view.config.id.to_string()),
             None,
             None,
@@ -387,7 +388,7 @@ impl ProviderMutation {
             .gql()?;
         record(
             ctx,
-            "provider.updated",
+            AuditAction::ProviderUpdated,
             Some(view.config.id.to_string()),
             Some(provider_snapshot(&before)),
             Some(provider_snapshot(&view.config)),
@@ -409,7 +410,7 @@ impl ProviderMutation {
         let view = engine(ctx)?.activate_provider(&id).await.gql()?;
         record(
             ctx,
-            "provider.activated",
+            AuditAction::ProviderActivated,
             Some(view.config.id.to_string()),
             Some(provider_snapshot(&before)),
             Some(provider_snapshot(&view.config)),
@@ -426,7 +427,7 @@ impl ProviderMutation {
         let deleted = engine(ctx)?.delete_provider(&id).await.gql()?;
         record(
             ctx,
-            "provider.deleted",
+            AuditAction::ProviderDeleted,
             Some(deleted.id.to_string()),
             Some(provider_snapshot(&deleted)),
             None,
@@ -453,7 +454,7 @@ impl ProviderMutation {
             .gql()?;
         record(
             ctx,
-            "provider.test_sms",
+            AuditAction::ProviderTestSms,
             Some(provider_id.to_string()),
             None,
             Some(test_sms_snapshot(&message)),

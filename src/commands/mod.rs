@@ -19,8 +19,8 @@ use crate::{
     store::EmbeddedStore,
 };
 use anyhow::Context as _;
+use smsgate_actors::domain::{AuditAction, AuditRecord};
 use smsgate_actors::{ports::SecretSealer, ProviderCatalog};
-use smsgate_graphql::AuditRecord;
 use std::sync::Arc;
 
 /// Said when an action was done but its audit entry could not be written.
@@ -78,16 +78,15 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
             let report = keys::rotate_keys(offline.store.as_ref(), &offline.keyring, None).await?;
             offline
                 .audit()
-                .record(AuditRecord {
-                    actor: cli_actor(),
-                    action: "keys.rotated".into(),
-                    target: None,
-                    before: None,
-                    after: Some(serde_json::json!({
-                        "rotated": report.rotated,
-                        "alreadyCurrent": report.current,
-                    })),
-                })
+                .record(
+                    AuditRecord::new(cli_actor(), AuditAction::KeysRotated, None).with_change(
+                        None,
+                        Some(serde_json::json!({
+                            "rotated": report.rotated,
+                            "alreadyCurrent": report.current,
+                        })),
+                    ),
+                )
                 .await
                 .context(NOT_RECORDED)?;
             Ok(report.summary())
@@ -117,13 +116,17 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
                 .await
                 .with_context(|| format!("could not rebuild the statistics of {day}"))?;
             AuditLog::new(access)
-                .record(AuditRecord {
-                    actor: cli_actor(),
-                    action: "statistics.rebuilt".into(),
-                    target: Some(day.to_string()),
-                    before: Some(serde_json::json!({ "rows": rebuild.before.len() })),
-                    after: Some(serde_json::json!({ "rows": rebuild.after.len() })),
-                })
+                .record(
+                    AuditRecord::new(
+                        cli_actor(),
+                        AuditAction::StatisticsRebuilt,
+                        Some(day.to_string()),
+                    )
+                    .with_change(
+                        Some(serde_json::json!({ "rows": rebuild.before.len() })),
+                        Some(serde_json::json!({ "rows": rebuild.after.len() })),
+                    ),
+                )
                 .await
                 .context(NOT_RECORDED)?;
             Ok(report)

@@ -6,10 +6,13 @@
 use super::cli_actor;
 use crate::{audit::AuditLog, cli::ProvidersCommand};
 use smsgate_actors::{
+    domain::{provider_snapshot, AuditAction, AuditRecord},
+    ports::AuditUnavailable,
+};
+use smsgate_actors::{
     domain::{ProviderConfig, ProviderKind},
     EngineError, NewProvider, ProviderCatalog, ProviderPatch,
 };
-use smsgate_graphql::{provider_snapshot, AuditRecord, AuditUnavailable};
 use std::{
     io::Read,
     path::{Path, PathBuf},
@@ -202,7 +205,14 @@ pub async fn run(
             let said = add(catalog, new).await?;
             let after = catalog.find(&slug).await?;
             let target = after.id.to_string();
-            record(audit, "provider.created", target, None, Some(&after)).await?;
+            record(
+                audit,
+                AuditAction::ProviderCreated,
+                target,
+                None,
+                Some(&after),
+            )
+            .await?;
             Ok(said)
         }
         ProvidersCommand::Update {
@@ -234,7 +244,7 @@ pub async fn run(
             let target = after.id.to_string();
             record(
                 audit,
-                "provider.updated",
+                AuditAction::ProviderUpdated,
                 target,
                 Some(&before),
                 Some(&after),
@@ -249,7 +259,7 @@ pub async fn run(
             let target = after.id.to_string();
             record(
                 audit,
-                "provider.activated",
+                AuditAction::ProviderActivated,
                 target,
                 Some(&before),
                 Some(&after),
@@ -260,14 +270,28 @@ pub async fn run(
         ProvidersCommand::RotateWebhookSecret { id } => {
             let said = rotate_webhook_secret(catalog, &id).await?;
             let target = catalog.find(&id).await?.id.to_string();
-            record(audit, "provider.webhook_secret_rotated", target, None, None).await?;
+            record(
+                audit,
+                AuditAction::ProviderWebhookSecretRotated,
+                target,
+                None,
+                None,
+            )
+            .await?;
             Ok(said)
         }
         ProvidersCommand::Remove { id } => {
             let before = catalog.find(&id).await?;
             let said = remove(catalog, &id).await?;
             let target = before.id.to_string();
-            record(audit, "provider.deleted", target, Some(&before), None).await?;
+            record(
+                audit,
+                AuditAction::ProviderDeleted,
+                target,
+                Some(&before),
+                None,
+            )
+            .await?;
             Ok(said)
         }
     }
@@ -275,19 +299,16 @@ pub async fn run(
 
 async fn record(
     audit: &AuditLog,
-    action: &str,
+    action: AuditAction,
     target: String,
     before: Option<&ProviderConfig>,
     after: Option<&ProviderConfig>,
 ) -> Result<(), ProviderCommandError> {
     audit
-        .record(AuditRecord {
-            actor: cli_actor(),
-            action: action.to_owned(),
-            target: Some(target),
-            before: before.map(provider_snapshot),
-            after: after.map(provider_snapshot),
-        })
+        .record(
+            AuditRecord::new(cli_actor(), action, Some(target))
+                .with_change(before.map(provider_snapshot), after.map(provider_snapshot)),
+        )
         .await
         .map_err(ProviderCommandError::NotRecorded)
 }

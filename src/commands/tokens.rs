@@ -9,14 +9,14 @@ use crate::{
     cli::TokensCommand,
 };
 use serde_json::json;
-use smsgate_graphql::AuditRecord;
+use smsgate_actors::domain::{AuditAction, AuditRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenCommandError {
     #[error(transparent)]
     Access(#[from] AccessError),
     #[error("the change was made but could not be recorded in the audit log")]
-    NotRecorded(#[source] smsgate_graphql::AuditUnavailable),
+    NotRecorded(#[source] smsgate_actors::ports::AuditUnavailable),
 }
 
 /// What the audit log keeps of a token: never the token or its digest.
@@ -48,7 +48,7 @@ pub async fn run(
             );
             (
                 said,
-                "token.created",
+                AuditAction::TokenCreated,
                 stored.name.clone(),
                 None,
                 Some(snapshot(&stored)),
@@ -63,7 +63,7 @@ pub async fn run(
             let said = format!("revoked {}; it is refused from now on", revoked.name);
             (
                 said,
-                "token.revoked",
+                AuditAction::TokenRevoked,
                 revoked.name.clone(),
                 Some(snapshot(&before)),
                 Some(snapshot(&revoked)),
@@ -71,13 +71,7 @@ pub async fn run(
         }
     };
     audit
-        .record(AuditRecord {
-            actor: cli_actor(),
-            action: action.to_owned(),
-            target: Some(name),
-            before,
-            after,
-        })
+        .record(AuditRecord::new(cli_actor(), action, Some(name)).with_change(before, after))
         .await
         .map_err(TokenCommandError::NotRecorded)?;
     Ok(said)

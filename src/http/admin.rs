@@ -19,6 +19,7 @@ use axum::{
     Json,
 };
 use serde_json::{json, Value};
+use smsgate_actors::domain::{provider_snapshot, test_sms_snapshot, AuditAction, AuditRecord};
 use smsgate_actors::{
     domain::{
         event::ErrorKind, MessageFilter, MessageId, MessageStatus, MessageType, PageRequest,
@@ -26,9 +27,7 @@ use smsgate_actors::{
     },
     EngineError,
 };
-use smsgate_graphql::{
-    provider_snapshot, statistics::MAX_HOUR_DAYS, test_sms_snapshot, AuditRecord,
-};
+use smsgate_graphql::statistics::MAX_HOUR_DAYS;
 use std::time::Duration;
 
 const WRITERS: &[Role] = &[Role::Admin];
@@ -65,21 +64,14 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, EngineError> {
 async fn record(
     state: &AppState,
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     target: &str,
     before: Option<Value>,
     after: Option<Value>,
 ) {
-    let _ = state
-        .audit
-        .record(AuditRecord {
-            actor: caller.name.clone(),
-            action: action.to_owned(),
-            target: Some(target.to_owned()),
-            before,
-            after,
-        })
-        .await;
+    let record = AuditRecord::new(caller.name.clone(), action, Some(target.to_owned()))
+        .with_change(before, after);
+    let _ = state.audit.record(record).await;
 }
 
 /// `GET /api/admin/sms/providers`.
@@ -123,7 +115,7 @@ pub async fn update_provider(
     record(
         &state,
         &caller,
-        "provider.updated",
+        AuditAction::ProviderUpdated,
         &view.config.id.to_string(),
         Some(provider_snapshot(&before)),
         Some(provider_snapshot(&view.config)),
@@ -148,7 +140,7 @@ pub async fn activate_provider(
     record(
         &state,
         &caller,
-        "provider.activated",
+        AuditAction::ProviderActivated,
         &view.config.id.to_string(),
         Some(provider_snapshot(&before)),
         Some(provider_snapshot(&view.config)),
@@ -191,7 +183,7 @@ pub async fn test_provider(
     record(
         &state,
         &caller,
-        "provider.test_sms",
+        AuditAction::ProviderTestSms,
         &id,
         None,
         Some(test_sms_snapshot(&message)),

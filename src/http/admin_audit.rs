@@ -27,8 +27,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+use smsgate_actors::domain::{AuditAction, AuditRecord, Permission};
 use smsgate_actors::EngineError;
-use smsgate_graphql::{AuditRecord, Permission};
 use std::sync::Arc;
 
 /// Root mutations that are not admin actions. Any other is audited first, so a mutation added
@@ -41,7 +41,7 @@ const MAX_TARGET: usize = 200;
 fn requested(caller: &Caller, via: &str, operation: String) -> AuditRecord {
     AuditRecord {
         actor: caller.name.clone(),
-        action: "admin.requested".into(),
+        action: AuditAction::AdminRequested.as_str().into(),
         target: Some(operation),
         before: None,
         after: Some(json!({ "via": via })),
@@ -51,7 +51,7 @@ fn requested(caller: &Caller, via: &str, operation: String) -> AuditRecord {
 fn refused(caller: &Caller, via: &str, operation: String) -> AuditRecord {
     AuditRecord {
         actor: caller.name.clone(),
-        action: "admin.refused".into(),
+        action: AuditAction::AdminRefused.as_str().into(),
         target: Some(operation),
         before: None,
         after: Some(json!({ "via": via, "role": caller.role.as_str(), "outcome": "refused" })),

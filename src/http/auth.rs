@@ -32,7 +32,7 @@ use std::{
 };
 use subtle::ConstantTimeEq;
 
-pub use smsgate_graphql::{Caller, Role};
+pub use smsgate_actors::domain::{Caller, Role};
 
 /// The authenticated caller, as an axum extractor: the `Caller` type itself belongs to the
 /// GraphQL crate (the schema's guards read it), so the extractor is this local wrapper.

@@ -1,8 +1,9 @@
 //! REST shapes of the seed (snake_case, `sms_logs`-like messages), shared by the REST routes.
 
 use serde::{Deserialize, Serialize};
+use smsgate_actors::domain::Role;
 use smsgate_actors::domain::{Message, MessageType};
-use smsgate_graphql::{message::HIDDEN_OTP, Role};
+use smsgate_graphql::message::HIDDEN_OTP;
 
 /// A message as the seed's `sms_logs` documents show it; `status` in lower case.
 #[derive(Debug, Serialize)]

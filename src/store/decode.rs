@@ -5,8 +5,8 @@
 use crate::audit::ChainEntry;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use smsgate_actors::domain::{AuditEntryView, AuditRecord};
 use smsgate_actors::{domain::MessageType, ports::StoreError};
-use smsgate_graphql::{AuditEntryView, AuditRecord};
 
 /// Statistics days are stored as `2026-11-24` text: sortable, and the API's own day format.
 pub(crate) const DAY_FORMAT: &str = "%Y-%m-%d";

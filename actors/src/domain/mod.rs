@@ -1,5 +1,8 @@
-//! The engine's domain: messages, their states and events, recipients, text encoding, providers.
+//! The engine's domain: messages, their states and events, recipients, text encoding, providers,
+//! who may do what, and the audit log's values.
 
+pub mod access;
+pub mod audit;
 pub mod event;
 pub mod ids;
 pub mod message;
@@ -10,6 +13,10 @@ pub mod stats;
 pub mod status;
 pub mod text;
 
+pub use access::{Caller, Permission, Role};
+pub use audit::{
+    provider_snapshot, test_sms_snapshot, AuditAction, AuditEntryView, AuditQuery, AuditRecord,
+};
 pub use event::{MessageError, MessageEvent};
 pub use ids::{MessageId, ProviderId};
 pub use message::{scoped_key, Message, MessageFilter, MessageType, Page, PageRequest};

@@ -1,7 +1,9 @@
 //! The engine's needs, as traits: providers to send through, a store to keep messages, metrics,
-//! a sealer that encrypts provider credentials, a clock, and where alerts are kept and sent.
+//! a sealer that encrypts provider credentials, a clock, where alerts are kept and sent, and
+//! where admin actions are recorded.
 
 pub mod alerts;
+pub mod audit;
 pub mod clock;
 pub mod lease;
 pub mod limits;
@@ -11,6 +13,7 @@ pub mod secrets;
 pub mod store;
 
 pub use alerts::{AlertLog, AlertSink};
+pub use audit::{AuditPort, AuditUnavailable};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lease::{InstanceId, LeaseHolder, Leases};
 pub use limits::{AcceptLimiter, Admission, Refusal};

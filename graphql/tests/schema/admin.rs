@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use serde_json::{json, Value};
-use smsgate_graphql::Role;
+use smsgate_actors::domain::Role;
 
 const CREATE: &str = r#"mutation C($input: ProviderInput!) {
     createProvider(input: $input) { id slug kind isActive isDefault priority apiKeyHint senderId health { running } } }"#;

@@ -3,12 +3,12 @@
 use crate::helpers::*;
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
+use smsgate_actors::domain::Role;
 use smsgate_actors::{
     alerts::{Alert, AlertRule, AlertState, AlertsConfig, Severity},
     ports::{AlertLog, SystemClock},
     AlertsSetup,
 };
-use smsgate_graphql::Role;
 use std::sync::Arc;
 
 const HISTORY: &str = r#"

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use serde_json::json;
-use smsgate_graphql::Role;
+use smsgate_actors::domain::Role;
 
 const PROVIDERS: &str = "{ providers { slug } }";
 const STATISTICS: &str =

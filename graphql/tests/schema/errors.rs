@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use serde_json::json;
-use smsgate_graphql::Role;
+use smsgate_actors::domain::Role;
 
 async fn send_error(api: &TestApi, input: serde_json::Value) -> (String, Option<String>) {
     let response = api

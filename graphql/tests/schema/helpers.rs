@@ -3,6 +3,7 @@
 use async_graphql::{Request, Response, Variables};
 use futures::{stream::BoxStream, Stream, StreamExt};
 use serde_json::{json, Value};
+use smsgate_actors::domain::{Caller, Role};
 use smsgate_actors::{
     domain::{MessageId, MessageStatus},
     ports::Store,
@@ -12,7 +13,7 @@ use smsgate_actors::{
     },
     Engine,
 };
-use smsgate_graphql::{build_schema, Caller, Role, SmsSchema, CODES};
+use smsgate_graphql::{build_schema, SmsSchema, CODES};
 use std::{sync::Arc, time::Duration};
 
 /// How long any one awaited event may take before the test fails.

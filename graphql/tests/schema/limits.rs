@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use serde_json::json;
-use smsgate_graphql::Role;
+use smsgate_actors::domain::Role;
 
 /// graphql-js' `getIntrospectionQuery()`, as GraphiQL's documentation pane and every codegen tool
 /// send it: by default, and with every option on.

@@ -84,7 +84,7 @@ async fn an_idempotency_key_reused_for_another_body_is_a_conflict() {
         .await;
     let response = api
         .execute(
-            Some(smsgate_graphql::Role::Admin),
+            Some(smsgate_actors::domain::Role::Admin),
             SEND,
             json!({ "input": { "to": "+40755123456", "body": "second", "idempotencyKey": "k-1" } }),
         )

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use chrono::{Days, Utc};
 use serde_json::json;
 use smsgate_actors::domain::MessageStatus;
-use smsgate_graphql::Role;
+use smsgate_actors::domain::Role;
 
 const STATISTICS: &str = r#"
     query Stats($from: Date!, $to: Date!, $provider: String) {

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use serde_json::json;
 use smsgate_actors::domain::MessageStatus;
-use smsgate_graphql::Role;
+use smsgate_actors::domain::Role;
 
 const UPDATES: &str = r#"
     subscription Updates($filter: MessageUpdatesFilter) {

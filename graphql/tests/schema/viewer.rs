@@ -5,8 +5,8 @@
 use crate::helpers::*;
 use futures::StreamExt;
 use serde_json::json;
+use smsgate_actors::domain::Role;
 use smsgate_actors::{domain::MessageStatus, ports::ProviderErrorKind};
-use smsgate_graphql::Role;
 
 const LIST: &str = r#"
     query List($filter: MessageFilter) {

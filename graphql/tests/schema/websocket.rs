@@ -6,7 +6,8 @@ use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use futures::{channel::mpsc, SinkExt, Stream};
 use serde_json::{json, Value};
 use smsgate_actors::domain::MessageStatus;
-use smsgate_graphql::{caller_from_init, Caller, Role, SmsSchema};
+use smsgate_actors::domain::{Caller, Role};
+use smsgate_graphql::{caller_from_init, SmsSchema};
 
 const ADMIN_TOKEN: &str = "admin-token";
 

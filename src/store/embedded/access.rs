@@ -9,8 +9,8 @@ use crate::audit::ChainEntry;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use smsgate_actors::domain::{AuditEntryView, AuditQuery, AuditRecord};
 use smsgate_actors::ports::StoreError;
-use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
 
 const COLUMNS: &str = "id, name, role, digest, created_at, revoked_at";
 
@@ -157,7 +157,7 @@ impl AccessStore for EmbeddedStore {
 mod tests {
     use crate::access::{create_token, digest, revoke_token, AccessError, AccessStore};
     use crate::store::EmbeddedStore;
-    use smsgate_graphql::Role;
+    use smsgate_actors::domain::Role;
 
     #[tokio::test]
     async fn tokens_are_stored_as_digests_found_by_digest_and_revoked() {

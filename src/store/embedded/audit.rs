@@ -7,8 +7,8 @@ use crate::audit::{entry_hash, time_text, ChainEntry, GENESIS};
 use crate::store::decode::StoredAuditEntry;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, types::Value as Sql, Connection, OptionalExtension, Row};
+use smsgate_actors::domain::{AuditEntryView, AuditQuery, AuditRecord};
 use smsgate_actors::ports::StoreError;
-use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
 
 const COLUMNS: &str = "seq, at, actor, action, target, before, after, prev_hash, hash";
 

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use serde::{Deserialize, Serialize};
+use smsgate_actors::domain::{AuditEntryView, AuditQuery, AuditRecord};
 use smsgate_actors::ports::StoreError;
-use smsgate_graphql::{AuditEntryView, AuditQuery, AuditRecord};
 
 /// Tries of one audit append against other instances appending at the same moment.
 const APPEND_ATTEMPTS: u32 = 50;

@@ -7,7 +7,7 @@ use super::tests::{test_uri, unique_database};
 use super::*;
 use crate::access::{create_token, digest, revoke_token, AccessError, AccessStore};
 use crate::audit::verify_chain;
-use smsgate_graphql::{AuditQuery, AuditRecord, Role};
+use smsgate_actors::domain::{AuditQuery, AuditRecord, Role};
 
 #[tokio::test]
 async fn a_token_made_through_one_instance_is_found_and_revoked_through_another() {
