@@ -1,5 +1,4 @@
-//! Access control data: named API tokens with roles, kept only as SHA-256 digests, and the
-//! audit log's storage (see `crate::audit` for the chain).
+//! Access control data: named API tokens with roles, kept only as SHA-256 digests.
 //!
 //! This is smsgate's own storage, not the engine's: the [`AccessStore`] trait lives here, beside
 //! the HTTP layer that checks tokens, and the engine's `Store` port knows nothing of it. The
@@ -14,8 +13,8 @@ use rand::{distributions::Alphanumeric, Rng};
 use sha2::{Digest, Sha256};
 use smsgate_actors::ports::StoreError;
 
-use crate::{audit::ChainEntry, secrets::SecretString};
-use smsgate_actors::domain::{AuditEntryView, AuditQuery, AuditRecord, Role};
+use crate::secrets::SecretString;
+use smsgate_actors::domain::Role;
 
 /// Longest token name: it is a label in logs and the audit log, not a description.
 const MAX_NAME_LEN: usize = 64;
@@ -56,7 +55,7 @@ pub enum AccessError {
     AlreadyRevoked(String),
 }
 
-/// The tokens (and, later, the audit entries) smsgate keeps for access control.
+/// The tokens smsgate keeps for access control (the audit log is `crate::audit::AuditStore`).
 #[async_trait]
 pub trait AccessStore: Send + Sync + 'static {
     /// Stores a new token. A taken name is a `StoreError::Conflict`.
@@ -71,23 +70,10 @@ pub trait AccessStore: Send + Sync + 'static {
         name: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<StoredToken>, StoreError>;
-    /// Appends an audit entry, chained to the last one in the same write (see `crate::audit`).
-    async fn append_audit(
-        &self,
-        record: AuditRecord,
-        at: DateTime<Utc>,
-    ) -> Result<AuditEntryView, StoreError>;
-    /// Entries matching `query`, newest first, at most `query.limit`.
-    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntryView>, StoreError>;
-    /// The whole chain, oldest first, as stored, for verification.
-    async fn audit_chain(&self) -> Result<Vec<ChainEntry>, StoreError>;
 }
 
 pub fn parse_role(raw: &str) -> Result<Role, AccessError> {
-    [Role::Admin, Role::Service, Role::Viewer]
-        .into_iter()
-        .find(|r| r.as_str().eq_ignore_ascii_case(raw.trim()))
-        .ok_or(AccessError::BadRole)
+    Role::parse(raw).ok_or(AccessError::BadRole)
 }
 
 fn valid_name(name: &str) -> Result<String, AccessError> {

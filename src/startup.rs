@@ -42,6 +42,7 @@ impl Application {
         let crate::store::OpenedStores {
             store,
             access,
+            audit,
             line: store_line,
             alert_log,
             shared,
@@ -185,7 +186,7 @@ impl Application {
         let internal = TcpListener::bind(settings.internal_listen)
             .await
             .with_context(|| format!("could not listen on {}", settings.internal_listen))?;
-        let audit = AuditLog::new(access);
+        let audit = AuditLog::new(audit);
         let audit_port: Arc<dyn smsgate_actors::ports::AuditPort> = Arc::new(audit.clone());
         let state = AppState {
             schema: smsgate_graphql::schema_builder_with(engine.clone(), settings.root_fields)

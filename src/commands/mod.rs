@@ -110,12 +110,12 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<String
         }
         Command::Stats(StatsCommand::Rebuild { day }) => {
             // The configured store, as `serve` opens it: MongoDB when configured.
-            let crate::store::OpenedStores { store, access, .. } =
+            let crate::store::OpenedStores { store, audit, .. } =
                 crate::store::open_store(settings).await?;
             let (rebuild, report) = stats::rebuild(store.as_ref(), day)
                 .await
                 .with_context(|| format!("could not rebuild the statistics of {day}"))?;
-            AuditLog::new(access)
+            AuditLog::new(audit)
                 .record(
                     AuditRecord::new(
                         cli_actor(),

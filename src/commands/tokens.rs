@@ -104,7 +104,7 @@ pub async fn list(store: &dyn AccessStore) -> Result<String, AccessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::EmbeddedStore;
+    use crate::{audit::AuditStore, store::EmbeddedStore};
 
     #[tokio::test]
     async fn create_prints_the_token_once_and_list_never_shows_it() {

@@ -14,18 +14,19 @@ pub mod mongo;
 pub use embedded::EmbeddedStore;
 pub use mongo::MongoStore;
 
-use crate::{access::AccessStore, config::Settings};
+use crate::{access::AccessStore, audit::AuditStore, config::Settings};
 use anyhow::Context;
 use smsgate_actors::ports::{AlertLog, InstanceId, LeaseHolder, Store};
 use std::sync::Arc;
 
 /// MongoDB when a connection string is set, else the embedded store; with the banner line that
 /// says which. Neither the line nor an error names the connection string: it holds a password.
-/// With MongoDB, named tokens and the audit log (`AccessStore`) and the alert history are kept
+/// With MongoDB, named tokens (`AccessStore`), the audit log (`AuditStore`) and the alert history are kept
 /// there too, shared by every instance.
 pub struct OpenedStores {
     pub store: Arc<dyn Store>,
     pub access: Arc<dyn AccessStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub alert_log: Arc<dyn AlertLog>,
     /// The banner line.
     pub line: String,
@@ -53,6 +54,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
             Ok(OpenedStores {
                 store: Arc::new(store.clone()),
                 access: Arc::new(store.clone()),
+                audit: Arc::new(store.clone()),
                 alert_log: Arc::new(store.clone()),
                 line: format!(
                     "store: MongoDB database {database} as instance {instance}, leases of {} ms",
@@ -69,12 +71,14 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<OpenedStores> {
                     settings.data_dir.display()
                 )
             })?;
-            // One store, two ports: the engine's `Store` and smsgate's own `AccessStore`.
+            // One store, several ports: the engine's `Store` and smsgate's own access, audit and
+            // alert storage.
             let store = open_embedded(settings)?;
             let line = format!("store: embedded SQLite in {}", settings.data_dir.display());
             Ok(OpenedStores {
                 store: store.clone(),
                 access: store.clone(),
+                audit: store.clone(),
                 alert_log: store,
                 line,
                 shared: None,

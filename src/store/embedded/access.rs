@@ -1,11 +1,11 @@
-//! The embedded store's side of [`AccessStore`]: API tokens in the `api_tokens` table, and the
-//! audit log (in `audit.rs`).
+//! The embedded store's side of [`AccessStore`] (API tokens in the `api_tokens` table) and of
+//! [`AuditStore`] (the audit log, whose SQL is in `audit.rs`).
 
 use super::audit;
 use super::rows::{optional_time, time_from_sql, time_to_sql};
 use super::{is_unique_violation, sqlite_error, EmbeddedStore};
 use crate::access::{parse_role, AccessStore, StoredToken};
-use crate::audit::ChainEntry;
+use crate::audit::{AuditStore, ChainEntry};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -133,7 +133,10 @@ impl AccessStore for EmbeddedStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl AuditStore for EmbeddedStore {
     async fn append_audit(
         &self,
         record: AuditRecord,

@@ -1,5 +1,5 @@
-//! The MongoDB store's side of [`AccessStore`]: named API tokens in `api_tokens` and the audit
-//! log in `audit_log`, shared by every instance on the database (with MongoDB selected nothing
+//! The MongoDB store's side of [`AccessStore`] (named API tokens in `api_tokens`) and of
+//! [`AuditStore`] (the audit log in `audit_log`), shared by every instance on the database (with MongoDB selected nothing
 //! of access control stays in one instance's data dir).
 //!
 //! Times are kept as the RFC 3339 text the embedded store keeps (nanoseconds), so a token reads
@@ -10,7 +10,7 @@
 
 use super::{is_duplicate_key, mongo_error, AUDIT, TOKENS};
 use crate::access::{parse_role, AccessStore, StoredToken};
-use crate::audit::{entry_hash, time_text, ChainEntry, GENESIS};
+use crate::audit::{entry_hash, time_text, AuditStore, ChainEntry, GENESIS};
 use crate::store::decode::{parse_time, StoredAuditEntry};
 use crate::store::MongoStore;
 use async_trait::async_trait;
@@ -143,7 +143,10 @@ impl AccessStore for MongoStore {
             .map(TokenDoc::into_token)
             .transpose()
     }
+}
 
+#[async_trait]
+impl AuditStore for MongoStore {
     async fn append_audit(
         &self,
         record: AuditRecord,

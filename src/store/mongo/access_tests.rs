@@ -6,7 +6,7 @@
 use super::tests::{test_uri, unique_database};
 use super::*;
 use crate::access::{create_token, digest, revoke_token, AccessError, AccessStore};
-use crate::audit::verify_chain;
+use crate::audit::{verify_chain, AuditStore};
 use smsgate_actors::domain::{AuditQuery, AuditRecord, Role};
 
 #[tokio::test]
