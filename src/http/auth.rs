@@ -11,7 +11,10 @@
 //! whole router (it verifies once and leaves the `Caller` in the request's extensions, where the
 //! extractor picks it up). Both need `Arc<TokenVerifier>` reachable from the router's state.
 
-use super::{auth_failures::AuthFailures, error::ApiError};
+use super::{
+    auth_failures::AuthFailures,
+    error::{ApiError, AuthError},
+};
 use crate::{
     access::{digest, AccessStore},
     config::Settings,
@@ -74,22 +77,6 @@ pub fn require(caller: &Caller, allowed: &'static [Role]) -> Result<(), ApiError
     } else {
         Err(ApiError::Forbidden { allowed })
     }
-}
-
-/// Why a request is not authenticated. The messages are what the client reads in the 401.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
-    Missing,
-    #[error("malformed Authorization header: expected `Bearer <token>`")]
-    Malformed,
-    #[error("invalid token")]
-    Invalid,
-    #[error("this token was revoked")]
-    Revoked,
-    /// The token store could not be read: not the client's fault, so not a 401.
-    #[error("the token store is unavailable")]
-    Unavailable,
 }
 
 /// The known tokens, kept only as SHA-256 digests. Comparing digests of equal length in constant

@@ -4,15 +4,30 @@
 //! The GraphQL side maps the same `EngineError` kinds to the same codes in `extensions.code`;
 //! [`code`] is that shared mapping.
 
-use super::auth::{AuthError, Role};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use serde_json::{json, Map, Value};
-use smsgate_actors::EngineError;
+use smsgate_actors::{domain::Role, EngineError};
 use std::{error::Error as StdError, fmt::Write as _};
+
+/// Why a request is not authenticated. The messages are what the client reads in the 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("malformed Authorization header: expected `Bearer <token>`")]
+    Malformed,
+    #[error("invalid token")]
+    Invalid,
+    #[error("this token was revoked")]
+    Revoked,
+    /// The token store could not be read: not the client's fault, so not a 401.
+    #[error("the token store is unavailable")]
+    Unavailable,
+}
 
 /// A failed request, as a route returns it.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,8 @@ pub use connections::Connections;
 
 use crate::{
     http::{
-        auth::{client_ip, AuthError, Caller},
+        auth::{client_ip, Caller},
+        error::AuthError,
         AppState,
     },
     secrets::SecretString,
