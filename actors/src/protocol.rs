@@ -64,6 +64,11 @@ pub enum RouterMsg {
         provider: String,
         result: Result<SendReceipt, ProviderError>,
     },
+    /// A provider call prepared for `provider` was not made (its SENDING was not written): the
+    /// place it took at the provider is free again.
+    CallNotMade {
+        provider: String,
+    },
     Retry(MessageId),
     Report(DeliveryReport),
     /// A receipt for a message the Router no longer held, after reading it from the store.

@@ -9,7 +9,8 @@
 //! - Lanes: OTP before transactional before marketing; a provider at its concurrency limit makes
 //!   its lane wait rather than spill messages onto a costlier provider.
 //! - Leases: a change the store refuses because another instance holds the message now
-//!   (`LeaseLost`) makes the Router forget the message; it never sends it again.
+//!   (`LeaseLost`) makes the Router forget the message, and take it up again only if the store
+//!   says this instance holds it again (it claimed it back before the refusal was answered).
 //! - On a crash: the supervisor stops the engine as not ready (see supervisor.rs); a restart of the
 //!   process recovers every unfinished message from the store.
 //! - Parts: dispatch.rs (the hot path: taking messages in, handing them to providers, expiry),
@@ -136,6 +137,11 @@ impl Actor for Router {
                 state.pump(&myself);
                 state.answer_drain_waiters();
             }
+            RouterMsg::CallNotMade { provider } => {
+                state.call_returned(&provider);
+                state.pump(&myself);
+                state.answer_drain_waiters();
+            }
             RouterMsg::Retry(id) => {
                 state.requeue(id);
                 state.pump(&myself);
@@ -168,10 +174,7 @@ impl Actor for Router {
                     state.forget(&id);
                 }
             }
-            RouterMsg::LeaseLost(id) => {
-                tracing::info!(message_id = %id, "message held by another instance now; forgotten here");
-                state.forget(&id);
-            }
+            RouterMsg::LeaseLost(id) => state.on_lease_lost(id),
         }
         Ok(())
     }

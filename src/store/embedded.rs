@@ -230,6 +230,10 @@ impl Leases for EmbeddedStore {
         Ok(Vec::new())
     }
 
+    async fn held(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self.message(id).await?.filter(|m| !m.status.is_final()))
+    }
+
     async fn release_leases(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -283,6 +283,10 @@ impl Leases for MongoStore {
         leases::claim_expired(&self.db, &self.holder, &self.lost_claims, max).await
     }
 
+    async fn held(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        leases::held(&self.db, &self.holder, id).await
+    }
+
     async fn release_leases(&self) -> Result<(), StoreError> {
         leases::release(&self.db, &self.holder).await
     }

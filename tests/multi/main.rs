@@ -88,16 +88,18 @@ async fn two_instances_share_the_work_and_one_takes_over_when_the_other_is_kille
     let client = reqwest::Client::new();
     let messages = loop {
         let messages = CALLER.all_messages(&client, &b.url).await;
-        let open = messages
+        let open: Vec<&Stored> = messages
             .iter()
             .filter(|m| !FINAL.contains(&m.status.as_str()))
-            .count();
-        if open == 0 {
+            .collect();
+        if open.is_empty() {
             break messages;
         }
         assert!(
             started.elapsed() < DEADLINE,
-            "{open} messages are still not final"
+            "{} messages are still not final, among them: {:?}",
+            open.len(),
+            &open[..open.len().min(10)]
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };

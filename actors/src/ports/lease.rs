@@ -9,7 +9,7 @@
 //! UNDELIVERED) may be written by any instance, guarded by the status alone, so it is applied
 //! exactly once and never regresses a final state.
 
-use crate::domain::{Message, MessageStatus};
+use crate::domain::{Message, MessageId, MessageStatus};
 use crate::ports::{MessageWrite, StoreError};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -87,6 +87,11 @@ pub trait Leases: Send + Sync {
     /// drops a message it claimed: on an error after some claims it returns those, and a claim
     /// whose answer was lost (it may have been applied) is returned by a later call.
     async fn claim_expired(&self, max: usize) -> Result<Vec<Message>, StoreError>;
+
+    /// The message as stored, if this instance holds its lease and it is unfinished: after a
+    /// change was refused for a lost lease, whether this instance has since claimed it back (the
+    /// refusal's answer can arrive after that claim). A single-process store holds every message.
+    async fn held(&self, id: &MessageId) -> Result<Option<Message>, StoreError>;
 
     /// Ends this instance's leases now, at a graceful stop after its last write, so another
     /// instance takes its unfinished messages at its next sweep instead of after the lease time.

@@ -44,10 +44,16 @@ struct ProviderCall {
 
 impl ProviderCall {
     /// SENDING's write is back. Applied: the provider is called. Refused or failed: no call
-    /// (a lost lease makes the Router forget the message, see `RouterState::write`).
+    /// (a lost lease makes the Router forget the message, see `RouterState::write`), and the
+    /// place taken at the provider is given back: kept, each refusal would shrink the provider's
+    /// concurrency for good, until it sent nothing at all.
     fn once_committed(self, written: Result<WriteOutcome, Arc<StoreError>>) {
         if matches!(written, Ok(WriteOutcome::Applied)) {
             self.call();
+        } else {
+            let _ = self.router.cast(RouterMsg::CallNotMade {
+                provider: self.provider,
+            });
         }
     }
 

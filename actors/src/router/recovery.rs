@@ -1,14 +1,47 @@
 //! Router: taking in the unfinished messages found at start (or taken over from another
 //! instance): requeued, awaiting their receipt, or, caught in SENDING, settled by a look-up at
-//! their provider.
+//! their provider; and letting go of one whose change was refused for a lost lease.
 
 use super::{attempts::send_request, RouterState};
 use crate::{
     domain::{event::ErrorKind, Message, MessageError, MessageId, MessageStatus},
-    protocol::ProviderMsg,
+    protocol::{ProviderMsg, RouterMsg},
 };
 
+/// Look-ups of a message whose lease was lost before the Router gives up on it (one lease time
+/// apart): past that the store has been unreachable for that long, and a restart claims it.
+const HELD_LOOKUPS: u32 = 10;
+
 impl RouterState {
+    /// A change of `id` was refused: another instance held the message when it was written.
+    /// The Router forgets it, then asks the store whether this instance holds it again: the
+    /// refusal's answer can arrive after this instance claimed the message back (its holder
+    /// died), and that claim's `Recover` was skipped because the message was still known here.
+    /// Without the look-up, such a message would stay held by this instance and sent by nobody.
+    pub(super) fn on_lease_lost(&mut self, id: MessageId) {
+        tracing::info!(message_id = %id, "change refused: another instance held the message; forgotten here");
+        self.forget(&id);
+        let store = self.args.store.clone();
+        let me = self.myself.clone();
+        let pause = store.holder().ttl;
+        tokio::spawn(async move {
+            for _ in 0..HELD_LOOKUPS {
+                match store.held(&id).await {
+                    Ok(Some(message)) => {
+                        tracing::info!(message_id = %id, "held by this instance again; taken up");
+                        let _ = me.cast(RouterMsg::Recover(vec![message]));
+                        return;
+                    }
+                    Ok(None) => return,
+                    Err(err) => {
+                        tracing::warn!(message_id = %id, error.message = %err, "could not look up who holds a message whose change was refused");
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+        });
+    }
+
     pub(super) fn recover(&mut self, messages: Vec<Message>) {
         let mut counts = [0usize; 3];
         for message in messages {

@@ -49,6 +49,10 @@ pub struct MemoryStore {
     /// `claim_expired` never answers, as a MongoDB-wire server that hangs on a query.
     stalled_claims: AtomicBool,
     renewals: AtomicUsize,
+    /// How long a commit refused for a lost lease takes to answer (a server that applied the
+    /// fence, then answered late), and how many such refusals were decided.
+    late_refusal: Mutex<Duration>,
+    lease_refusals: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -126,6 +130,25 @@ impl MemoryStore {
             }
         }
         claimed
+    }
+
+    /// Lets a commit refused for a lost lease answer `after` the fence was decided, as a server
+    /// whose answer is slow: meanwhile the lease can change hands again.
+    pub fn answer_refusals_late(&self, after: Duration) {
+        *lock(&self.late_refusal) = after;
+    }
+
+    /// How many commits this handle refused for a lost lease (counted when decided).
+    pub fn lease_refusals(&self) -> usize {
+        self.lease_refusals.load(Ordering::SeqCst)
+    }
+
+    /// Hands the message's lease to `instance` until `until` (expired when in the past), as if
+    /// that instance had claimed it.
+    pub fn hand_lease(&self, id: &MessageId, instance: &str, until: tokio::time::Instant) {
+        lock(&self.inner)
+            .leases
+            .insert(id.clone(), (InstanceId::new(instance), until));
     }
 
     /// Makes `claim_expired` on this handle hang forever (a store that never answers a claim).
@@ -221,6 +244,16 @@ impl Store for MemoryStore {
             return Err(err);
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
+        let refused = self.refused(&lock(&self.inner), writes);
+        if !refused.is_empty() {
+            self.lease_refusals.fetch_add(1, Ordering::SeqCst);
+            let late = *lock(&self.late_refusal);
+            if !late.is_zero() {
+                tokio::time::sleep(late).await;
+            }
+            return Err(StoreError::LeaseLost(refused));
+        }
+        // Checked again under the lock the writes take, as the real stores' one transaction.
         let mut inner = lock(&self.inner);
         let refused = self.refused(&inner, writes);
         if !refused.is_empty() {
@@ -478,6 +511,20 @@ impl Leases for MemoryStore {
         }
         let me = self.holder.instance.clone();
         Ok(self.claim(max, |owner, expired| expired && *owner != me))
+    }
+
+    async fn held(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        self.check()?;
+        let inner = lock(&self.inner);
+        let mine = inner
+            .leases
+            .get(id)
+            .is_some_and(|(owner, _)| *owner == self.holder.instance);
+        Ok(inner
+            .messages
+            .get(id)
+            .filter(|m| mine && !m.status.is_final())
+            .cloned())
     }
 
     async fn release_leases(&self) -> Result<(), StoreError> {

@@ -358,3 +358,81 @@ async fn a_claim_that_never_answers_does_not_stop_the_heartbeat() {
     assert!(renewed >= 6, "only {renewed} renewals in three lease times");
     engine.shutdown(Duration::from_millis(50)).await;
 }
+
+/// This instance's heartbeat lapsed under load and the other claimed a queued message; this
+/// Router, not knowing yet, tries to send it and its SENDING is refused, but the refusal's answer
+/// arrives late: meanwhile the other instance died and this one claimed the message back (a claim
+/// the Router skipped, as it still knew the message). The late refusal must not strand the
+/// message, held here and sent by nobody (the two-instance test under load found this).
+#[tokio::test(start_paused = true)]
+async fn a_refusal_answered_after_the_message_was_claimed_back_does_not_strand_it() {
+    let shared = MemoryStore::new();
+    let mut one_at_a_time = provider_config("mock", true, 0);
+    one_at_a_time.settings["max_concurrency"] = serde_json::json!(1);
+    shared.insert_provider(&one_at_a_time).await.unwrap();
+    let store_b = shared.instance("b", TTL);
+    let factory_b = ScriptedFactory::new();
+    let fake_b = factory_b.register("mock");
+    fake_b.hold();
+    let engine_b = start_engine(store_b.clone(), factory_b, fast_config()).await;
+
+    let first = crate::helpers::send(&engine_b, "0755123456", "first").await;
+    let second = crate::helpers::send(&engine_b, "0755123456", "second").await;
+    fake_b.wait_for_calls(1).await;
+    // "a" claimed the queued message while B's heartbeat had lapsed.
+    let far = tokio::time::Instant::now() + Duration::from_secs(3_600);
+    shared.hand_lease(&second.id, "a", far);
+    store_b.answer_refusals_late(TTL * 5);
+
+    // The first call answers; B dispatches the second, whose SENDING is refused (answered late).
+    fake_b.release(1);
+    while store_b.lease_refusals() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // "a" dies before the answer arrives, and B claims the message back.
+    shared.hand_lease(&second.id, "a", tokio::time::Instant::now());
+    while store_b.lease_owner(&second.id).as_deref() != Some("b") {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    fake_b.release(1);
+    wait_for_status(&engine_b, &first.id, MessageStatus::Delivered).await;
+    let done = wait_for_status(&engine_b, &second.id, MessageStatus::Delivered).await;
+    assert_eq!(done.attempts, 1);
+    let bodies: Vec<_> = fake_b.calls().into_iter().map(|c| c.body).collect();
+    assert_eq!(bodies, ["first", "second"], "each sent once");
+    engine_b.shutdown(Duration::from_millis(50)).await;
+}
+
+/// A send whose SENDING is refused (another instance holds the message) is never made, and the
+/// place it took at the provider is free again: with one call at a time, the next message still
+/// goes out.
+#[tokio::test(start_paused = true)]
+async fn a_send_refused_for_a_lost_lease_gives_its_place_at_the_provider_back() {
+    let shared = MemoryStore::new();
+    let mut one_at_a_time = provider_config("mock", true, 0);
+    one_at_a_time.settings["max_concurrency"] = serde_json::json!(1);
+    shared.insert_provider(&one_at_a_time).await.unwrap();
+    let store_b = shared.instance("b", TTL);
+    let factory_b = ScriptedFactory::new();
+    let fake_b = factory_b.register("mock");
+    fake_b.hold();
+    let engine_b = start_engine(store_b.clone(), factory_b, fast_config()).await;
+
+    let first = crate::helpers::send(&engine_b, "0755123456", "first").await;
+    let taken = crate::helpers::send(&engine_b, "0755123456", "taken by a").await;
+    fake_b.wait_for_calls(1).await;
+    let far = tokio::time::Instant::now() + Duration::from_secs(3_600);
+    shared.hand_lease(&taken.id, "a", far);
+    fake_b.release(3);
+    wait_for_status(&engine_b, &first.id, MessageStatus::Delivered).await;
+    while store_b.lease_refusals() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let next = crate::helpers::send(&engine_b, "0755123456", "next").await;
+    wait_for_status(&engine_b, &next.id, MessageStatus::Delivered).await;
+    let bodies: Vec<_> = fake_b.calls().into_iter().map(|c| c.body).collect();
+    assert_eq!(bodies, ["first", "next"], "the refused one was not sent");
+    engine_b.shutdown(Duration::from_millis(50)).await;
+}

@@ -64,6 +64,12 @@ async fn a_message_is_taken_over_only_after_its_holder_stopped_renewing() {
     let claimed = claim_within(b, TTL * 10).await;
     assert_eq!(claimed.iter().map(|c| &c.id).collect::<Vec<_>>(), [&m.id]);
     assert_eq!(b.claim_expired(10).await.unwrap(), []);
+    // Asked who holds it (after a refused change): B does, A does not.
+    assert_eq!(
+        b.held(&m.id).await.unwrap().map(|h| h.id),
+        Some(m.id.clone())
+    );
+    assert_eq!(a.held(&m.id).await.unwrap(), None);
     // A's change is fenced off: it lost the message.
     let sending = step(&mut m, MessageStatus::Sending, None);
     match a.commit(std::slice::from_ref(&sending)).await {

@@ -20,7 +20,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
-use smsgate_actors::domain::Message;
+use smsgate_actors::domain::{Message, MessageId};
 use smsgate_actors::ports::{LeaseHolder, StoreError};
 use std::future::IntoFuture;
 use std::sync::Mutex;
@@ -281,4 +281,21 @@ pub(super) async fn claim_at_start(
         .collect::<Result<Vec<_>, _>>()?;
     claimed.extend(claim_expired(db, holder, lost, usize::MAX).await?);
     Ok(claimed)
+}
+
+/// The message if this instance holds it and it is unfinished (see `Leases::held`).
+pub(super) async fn held(
+    db: &Database,
+    holder: &LeaseHolder,
+    id: &MessageId,
+) -> Result<Option<Message>, StoreError> {
+    let found = bounded(
+        holder,
+        collection(db)
+            .find_one(doc! { "_id": id.as_str(), "lease_owner": holder.instance.as_str() })
+            .into_future(),
+    )
+    .await?;
+    let message = found.map(MessageDoc::into_message).transpose()?;
+    Ok(message.filter(|m| !m.status.is_final()))
 }
