@@ -1,7 +1,10 @@
 //! The shared HTTP pieces: status kinds, Retry-After, the token bucket, joins, bounded answers.
 
 use super::*;
-use reqwest::header::HeaderValue;
+use reqwest::{
+    header::{HeaderMap, HeaderValue},
+    StatusCode,
+};
 
 #[test]
 fn statuses_map_to_the_design_kinds() {
