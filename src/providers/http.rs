@@ -17,7 +17,7 @@ pub use errors::{
     classify_status, excerpt, malformed, retry_after, status_error, transport_error, Call,
     DEFAULT_RETRY_AFTER, MAX_DETAIL_CHARS,
 };
-pub use exchange::{body_text, send, MAX_ANSWER_BYTES};
+pub use exchange::{exchange, Answer, MAX_ANSWER_BYTES};
 pub use settings::{base_url, invalid_settings, join, parse_settings, HttpSettings};
 
 use super::outbound::{GuardedClient, OutboundPolicy};

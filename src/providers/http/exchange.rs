@@ -1,16 +1,67 @@
-//! One call to a provider on the wire: the request through the guarded client (outbound policy
-//! refusals become errors), and the answer read up to [`MAX_ANSWER_BYTES`].
+//! One call to a provider on the wire, the sequence every HTTP provider follows: the request
+//! through the guarded client (outbound policy refusals become errors), the status, the answer
+//! read up to [`MAX_ANSWER_BYTES`], and a refusal turned into the provider's error.
 
-use super::{transport_error, Call};
+use super::{classify_status, status_error, transport_error, Call};
 use crate::providers::outbound::{client::SendError, GuardedClient};
+use reqwest::{header::HeaderMap, StatusCode};
 use smsgate_actors::ports::{ProviderError, ProviderErrorKind};
 
 /// The most of an answer that is read; no provider's answer to one call comes near it.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// What a provider answered: its status, its headers and its body as text, read up to
+/// [`MAX_ANSWER_BYTES`].
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// The error for a refusal the provider explains no better than its HTTP status.
+    pub fn status_error(&self, provider: &str) -> ProviderError {
+        status_error(
+            provider,
+            classify_status(self.status),
+            self.status,
+            &self.headers,
+            None,
+        )
+    }
+}
+
+/// Sends `request` and reads the whole answer. A transport failure or a refusal by the outbound
+/// policy is classified here (see [`super::transport_error`]); an answer whose status is not a
+/// success becomes the error `refused` makes of it, since each provider explains refusals with
+/// its own codes.
+pub async fn exchange(
+    client: &GuardedClient,
+    provider: &str,
+    call: Call,
+    request: reqwest::RequestBuilder,
+    refused: impl FnOnce(&Answer) -> ProviderError,
+) -> Result<Answer, ProviderError> {
+    let response = send(client, provider, call, request).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = body_text(provider, call, response).await?;
+    let answer = Answer {
+        status,
+        headers,
+        body,
+    };
+    if answer.status.is_success() {
+        Ok(answer)
+    } else {
+        Err(refused(&answer))
+    }
+}
+
 /// Sends a call through the guarded client. A call the outbound policy refuses never left:
 /// `Rejected` (another provider may take the message), naming the host and the setting.
-pub async fn send(
+async fn send(
     client: &GuardedClient,
     provider: &str,
     call: Call,
@@ -28,7 +79,7 @@ pub async fn send(
 /// Reads the body of an answer as text, at most [`MAX_ANSWER_BYTES`] of it (the rest is not
 /// read: a cut JSON answer then fails to parse, as a garbled one does), classifying a broken
 /// read like a transport error.
-pub async fn body_text(
+async fn body_text(
     provider: &str,
     call: Call,
     mut response: reqwest::Response,

@@ -106,16 +106,16 @@ async fn a_huge_answer_is_read_only_up_to_the_limit() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let policy = Arc::new(OutboundPolicy::new(&["127.0.0.1"], false).unwrap());
     let client = client(&HttpSettings::default(), &policy).unwrap();
-    let answer = send(
+    let answer = exchange(
         &client,
         "p",
         Call::Status,
         client.get(format!("http://{addr}/")),
+        |refused| refused.status_error("p"),
     )
     .await
     .unwrap();
-    let body = body_text("p", Call::Status, answer).await.unwrap();
-    assert_eq!(body.len(), MAX_ANSWER_BYTES);
+    assert_eq!(answer.body.len(), MAX_ANSWER_BYTES);
 }
 
 #[test]
