@@ -330,23 +330,4 @@ fn error_words(found: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_escaped_for_json_and_for_forms() {
-        let values = [("body", "say \"hi\"\nă"), ("to", "+40722334455")];
-        assert_eq!(
-            Generic::render(r#"{"t":"{to}","b":"{body}"}"#, "application/json", &values),
-            r#"{"t":"+40722334455","b":"say \"hi\"\nă"}"#
-        );
-        assert_eq!(
-            Generic::render(
-                "to={to}&text={body}",
-                "application/x-www-form-urlencoded",
-                &values
-            ),
-            "to=%2B40722334455&text=say+%22hi%22%0A%C4%83"
-        );
-    }
-}
+mod tests;

@@ -9,6 +9,8 @@
 //! to [`MAX_ANSWER_BYTES`]: a provider URL pointed somewhere else cannot fill `message.error`
 //! with what it returned.
 
+#[cfg(test)]
+pub(crate) mod cases;
 mod errors;
 mod exchange;
 mod settings;

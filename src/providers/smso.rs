@@ -310,39 +310,4 @@ impl SmsProvider for Smso {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_words_map_to_delivery_statuses() {
-        assert_eq!(delivery_status("sent"), Some(DeliveryStatus::Pending));
-        assert_eq!(delivery_status("dispatched"), Some(DeliveryStatus::Pending));
-        assert_eq!(
-            delivery_status("Delivered"),
-            Some(DeliveryStatus::Delivered)
-        );
-        assert_eq!(
-            delivery_status("expired"),
-            Some(DeliveryStatus::Undelivered)
-        );
-        assert_eq!(delivery_status("error"), Some(DeliveryStatus::Failed));
-        assert_eq!(delivery_status("teleported"), None);
-    }
-
-    #[test]
-    fn times_parse_even_with_an_unpadded_day() {
-        assert_eq!(
-            parse_time("2019-05-1 15:18:25").map(|t| t.to_rfc3339()),
-            Some("2019-05-01T15:18:25+00:00".to_owned())
-        );
-        assert_eq!(parse_time("yesterday"), None);
-    }
-
-    #[test]
-    fn ids_compare_in_lower_case() {
-        assert_eq!(
-            normalise_id(" 8A5D2F89-90A1-4B65-B2CB-FFB78C4F65AA "),
-            "8a5d2f89-90a1-4b65-b2cb-ffb78c4f65aa"
-        );
-    }
-}
+mod tests;

@@ -346,34 +346,4 @@ impl SmsProvider for Vonage {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_codes_inside_a_200_map_to_kinds() {
-        assert_eq!(part_kind("9"), ProviderErrorKind::InsufficientCredit);
-        assert_eq!(part_kind("4"), ProviderErrorKind::InvalidCredentials);
-        assert_eq!(part_kind("3"), ProviderErrorKind::InvalidRecipient);
-        assert_eq!(part_kind("1"), ProviderErrorKind::RateLimited);
-        assert_eq!(part_kind("15"), ProviderErrorKind::Rejected);
-    }
-
-    #[test]
-    fn the_signature_sorts_keys_and_masks_separators_in_values() {
-        let params = vec![
-            ("b".to_owned(), "x&y=z".to_owned()),
-            ("a".to_owned(), "1".to_owned()),
-            ("sig".to_owned(), "ignored".to_owned()),
-        ];
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"secret").unwrap();
-        mac.update(b"&a=1&b=x_y_z");
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(signature("sha256", "secret", &params), Some(expected));
-        assert_eq!(signature("md5hash", "secret", &params), None);
-    }
-}
+mod tests;
