@@ -230,7 +230,7 @@ impl SmsProvider for Smso {
             .header("X-Authorization", &self.api_key)
             .header("Accept", "application/json")
             .form(&form);
-        let answer = http::exchange(&self.client, NAME, Call::Send, outgoing, |refused| {
+        let reply = http::exchange(&self.client, NAME, Call::Send, outgoing, |refused| {
             tracing::debug!(
                 provider = NAME,
                 status = refused.status.as_u16(),
@@ -239,7 +239,7 @@ impl SmsProvider for Smso {
             refusal(refused)
         })
         .await?;
-        let answer: SendAnswer = serde_json::from_str(&answer.body)
+        let answer: SendAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Send, true, err))?;
         let cost = self
             .settings
@@ -260,8 +260,8 @@ impl SmsProvider for Smso {
             .get(http::join(&self.base, "status"))
             .query(&[("responseToken", provider_message_id)])
             .header("Accept", "application/json");
-        let answer = http::exchange(&self.client, NAME, Call::Status, outgoing, refusal).await?;
-        let answer: StatusAnswer = serde_json::from_str(&answer.body)
+        let reply = http::exchange(&self.client, NAME, Call::Status, outgoing, refusal).await?;
+        let answer: StatusAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Status, true, err))?;
         // Documented inside `data`; some clients see it at the top level: accept both.
         let data = match answer.data {
@@ -296,8 +296,8 @@ impl SmsProvider for Smso {
             .get(http::join(&self.base, "credit-check"))
             .header("X-Authorization", &self.api_key)
             .header("Accept", "application/json");
-        let answer = http::exchange(&self.client, NAME, Call::Balance, outgoing, refusal).await?;
-        let answer: CreditAnswer = serde_json::from_str(&answer.body)
+        let reply = http::exchange(&self.client, NAME, Call::Balance, outgoing, refusal).await?;
+        let answer: CreditAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Balance, true, err))?;
         let cents = match self.own.credit_unit {
             CreditUnit::Cents => answer.credit_value,

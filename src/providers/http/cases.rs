@@ -15,10 +15,11 @@ pub fn answer(status: u16, body: &str) -> Answer {
     }
 }
 
-/// Checks rows of `(name, input, expected kind)` against `classify`.
-pub fn check_kinds<I: Debug>(
-    rows: &[(&str, I, ProviderErrorKind)],
-    classify: impl Fn(&I) -> ProviderErrorKind,
+/// Checks rows of `(name, input, expected kind)` against `classify`; a kind is an error kind or
+/// any other reading of a provider's words (a delivery status).
+pub fn check_kinds<I: Debug, K: Debug + PartialEq>(
+    rows: &[(&str, I, K)],
+    classify: impl Fn(&I) -> K,
 ) {
     let wrong: Vec<String> = rows
         .iter()

@@ -12,7 +12,7 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What a provider answered: its status, its headers and its body as text, read up to
 /// [`MAX_ANSWER_BYTES`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,

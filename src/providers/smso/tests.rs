@@ -1,22 +1,25 @@
 //! SMSO's readings: status words, times, ids, and the refusals its HTTP statuses stand for.
 
 use super::*;
-use crate::providers::http::cases::{answer, check_refusals};
+use crate::providers::http::cases::{answer, check_kinds, check_refusals};
 
 #[test]
 fn status_words_map_to_delivery_statuses() {
-    assert_eq!(delivery_status("sent"), Some(DeliveryStatus::Pending));
-    assert_eq!(delivery_status("dispatched"), Some(DeliveryStatus::Pending));
-    assert_eq!(
-        delivery_status("Delivered"),
-        Some(DeliveryStatus::Delivered)
+    use DeliveryStatus::*;
+    check_kinds(
+        &[
+            ("sent", "sent", Some(Pending)),
+            ("dispatched", "dispatched", Some(Pending)),
+            ("pending", "pending", Some(Pending)),
+            ("queued", "queued", Some(Pending)),
+            ("delivered, in any case", "Delivered", Some(Delivered)),
+            ("undelivered", "undelivered", Some(Undelivered)),
+            ("expired", "expired", Some(Undelivered)),
+            ("error", "error", Some(Failed)),
+            ("a word SMSO does not document", "teleported", None),
+        ],
+        |word| delivery_status(word),
     );
-    assert_eq!(
-        delivery_status("expired"),
-        Some(DeliveryStatus::Undelivered)
-    );
-    assert_eq!(delivery_status("error"), Some(DeliveryStatus::Failed));
-    assert_eq!(delivery_status("teleported"), None);
 }
 
 #[test]

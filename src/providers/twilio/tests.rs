@@ -1,7 +1,7 @@
 //! Twilio's readings: signatures and their ports, error codes over statuses, prices.
 
 use super::*;
-use crate::providers::http::cases::{answer, check_refusals};
+use crate::providers::http::cases::{answer, check_kinds, check_refusals};
 
 fn vector_params() -> Vec<(String, String)> {
     [
@@ -160,6 +160,43 @@ fn a_refusal_carries_twilios_code_and_words() {
     assert_eq!(
         invalid.message,
         "Twilio answered 400: 21211 The 'To' number +4072 is not a valid phone number."
+    );
+}
+
+#[test]
+fn asynchronous_codes_of_a_final_failure_map_to_the_recorded_kinds() {
+    use DeliveryStatus::{Delivered, Failed, Pending, Undelivered};
+    use ErrorKind::*;
+    check_kinds(
+        &[
+            (
+                "an unreachable handset",
+                ("30003", Undelivered),
+                Some(InvalidRecipient),
+            ),
+            (
+                "an unknown number",
+                ("30005", Undelivered),
+                Some(InvalidRecipient),
+            ),
+            ("a landline", ("30006", Failed), Some(InvalidRecipient)),
+            ("a blocked message", ("30004", Undelivered), Some(Rejected)),
+            (
+                "filtered by the carrier",
+                ("30007", Undelivered),
+                Some(InvalidContent),
+            ),
+            ("a queue overflow", ("30001", Failed), Some(RateLimited)),
+            ("no code at all", ("", Failed), Some(Rejected)),
+            ("an undocumented code", ("39999", Failed), Some(Rejected)),
+            (
+                "a delivered message has no error",
+                ("30003", Delivered),
+                None,
+            ),
+            ("a pending message has no error", ("30003", Pending), None),
+        ],
+        |(code, status)| async_error(code, *status).map(|e| e.kind),
     );
 }
 

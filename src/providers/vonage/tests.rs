@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::providers::http::cases::check_kinds;
+use smsgate_actors::domain::event::ErrorKind;
 
 #[test]
 fn status_codes_inside_a_200_map_to_kinds() {
@@ -30,6 +31,46 @@ fn status_codes_inside_a_200_map_to_kinds() {
             ("a code Vonage does not document", "99", Rejected),
         ],
         |code| part_kind(code),
+    );
+}
+
+#[test]
+fn receipt_error_codes_of_a_final_failure_map_to_the_recorded_kinds() {
+    use DeliveryStatus::{Delivered, Failed, Pending, Undelivered};
+    use ErrorKind::*;
+    check_kinds(
+        &[
+            (
+                "a permanently absent subscriber",
+                ("3", Undelivered),
+                Some(InvalidRecipient),
+            ),
+            ("an illegal number", ("9", Failed), Some(InvalidRecipient)),
+            (
+                "an unroutable number",
+                ("11", Undelivered),
+                Some(InvalidRecipient),
+            ),
+            (
+                "an unreachable destination",
+                ("12", Undelivered),
+                Some(InvalidRecipient),
+            ),
+            (
+                "an anti-spam rejection",
+                ("6", Failed),
+                Some(InvalidContent),
+            ),
+            (
+                "an illegal message",
+                ("10", Undelivered),
+                Some(InvalidContent),
+            ),
+            ("a general error", ("99", Undelivered), Some(Rejected)),
+            ("a delivered message has no error", ("3", Delivered), None),
+            ("a pending message has no error", ("3", Pending), None),
+        ],
+        |(code, status)| dlr_error(code, *status).map(|e| e.kind),
     );
 }
 
