@@ -7,7 +7,7 @@
 //! in headers only, so a key never ends up in a URL that could be logged.
 
 use super::{
-    http::{self, Call, HttpSettings, RateLimiter},
+    http::{self, Answer, Call, HttpSettings, RateLimiter},
     outbound::{GuardedClient, OutboundPolicy},
 };
 use async_trait::async_trait;
@@ -131,6 +131,33 @@ impl GenericSettings {
             })
     }
 
+    /// The words at `error_pointer` in a JSON answer, when something other than null is there.
+    fn error_in(&self, answer: Option<&serde_json::Value>) -> Option<String> {
+        self.error_pointer
+            .as_deref()
+            .and_then(|p| answer?.pointer(p))
+            .filter(|e| !e.is_null())
+            .map(error_words)
+    }
+
+    /// The error for an answer `name` refused: a status listed as transient is retried (429 as
+    /// rate limited), another is read as the design says; the words at `error_pointer` say why.
+    fn refusal(&self, name: &str, refused: &Answer) -> ProviderError {
+        let status = refused.status;
+        let answer: Option<serde_json::Value> = serde_json::from_str(&refused.body).ok();
+        let kind = if self.transient_statuses.contains(&status.as_u16()) {
+            if status.as_u16() == 429 {
+                ProviderErrorKind::RateLimited
+            } else {
+                ProviderErrorKind::Unavailable
+            }
+        } else {
+            http::classify_status(status)
+        };
+        let error = self.error_in(answer.as_ref());
+        http::status_error(name, kind, status, &refused.headers, error.as_deref())
+    }
+
     fn method(&self) -> Result<reqwest::Method, ProviderError> {
         let method = self.method.to_ascii_uppercase();
         match method.as_str() {
@@ -237,37 +264,12 @@ impl SmsProvider for Generic {
         }
         RateLimiter::acquire(self.limiter.as_ref()).await;
         let name = self.name.as_str();
-        let response = http::send(&self.client, name, Call::Send, call).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = http::body_text(name, Call::Send, response).await?;
-        let answer: Option<serde_json::Value> = serde_json::from_str(&text).ok();
-        let error = self
-            .own
-            .error_pointer
-            .as_deref()
-            .and_then(|p| answer.as_ref()?.pointer(p))
-            .filter(|e| !e.is_null())
-            .map(error_words);
-        if !status.is_success() {
-            let kind = if self.own.transient_statuses.contains(&status.as_u16()) {
-                if status.as_u16() == 429 {
-                    ProviderErrorKind::RateLimited
-                } else {
-                    ProviderErrorKind::Unavailable
-                }
-            } else {
-                http::classify_status(status)
-            };
-            return Err(http::status_error(
-                name,
-                kind,
-                status,
-                &headers,
-                error.as_deref(),
-            ));
-        }
-        if let Some(error) = error {
+        let reply = http::exchange(&self.client, name, Call::Send, call, |refused| {
+            self.own.refusal(name, refused)
+        })
+        .await?;
+        let answer: Option<serde_json::Value> = serde_json::from_str(&reply.body).ok();
+        if let Some(error) = self.own.error_in(answer.as_ref()) {
             return Err(ProviderError::new(
                 ProviderErrorKind::Rejected,
                 format!("{name} refused the message: {}", http::excerpt(&error)),
@@ -328,23 +330,4 @@ fn error_words(found: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_escaped_for_json_and_for_forms() {
-        let values = [("body", "say \"hi\"\nă"), ("to", "+40722334455")];
-        assert_eq!(
-            Generic::render(r#"{"t":"{to}","b":"{body}"}"#, "application/json", &values),
-            r#"{"t":"+40722334455","b":"say \"hi\"\nă"}"#
-        );
-        assert_eq!(
-            Generic::render(
-                "to={to}&text={body}",
-                "application/x-www-form-urlencoded",
-                &values
-            ),
-            "to=%2B40722334455&text=say+%22hi%22%0A%C4%83"
-        );
-    }
-}
+mod tests;

@@ -6,12 +6,11 @@
 //! SMSO has no idempotency key: a send that times out is `Ambiguous` and never re-sent.
 
 use super::{
-    http::{self, Call, HttpSettings, RateLimiter},
+    http::{self, Answer, Call, HttpSettings, RateLimiter},
     outbound::{GuardedClient, OutboundPolicy},
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use reqwest::StatusCode;
 use serde::Deserialize;
 use smsgate_actors::{
     domain::{event::ErrorKind, MessageError, MessageType, Money, ProviderConfig},
@@ -117,39 +116,36 @@ impl Smso {
                 )
             })
     }
+}
 
-    fn error(
-        &self,
-        status: StatusCode,
-        headers: &reqwest::header::HeaderMap,
-        body: &str,
-    ) -> ProviderError {
-        let kind = match status.as_u16() {
-            // Validation errors: a bad `to` is the usual cause; an unknown sender is ours to
-            // fix, and another provider may take the message.
-            400 if body.contains("sender") => ProviderErrorKind::Rejected,
-            400 => ProviderErrorKind::InvalidRecipient,
-            401 => ProviderErrorKind::InvalidCredentials,
-            402 => ProviderErrorKind::InsufficientCredit,
-            // Blacklisted words.
-            403 => ProviderErrorKind::InvalidContent,
-            // The recipient unsubscribed (marketing).
-            405 => ProviderErrorKind::InvalidRecipient,
-            // SMSO throttles with 409, not 429.
-            409 => ProviderErrorKind::RateLimited,
-            // International destinations not enabled for this account: another may send it.
-            422 => ProviderErrorKind::Rejected,
-            _ => http::classify_status(status),
-        };
-        let detail = match status.as_u16() {
-            400 => Some("invalid request"),
-            403 => Some("the text contains blacklisted words"),
-            405 => Some("the recipient unsubscribed"),
-            422 => Some("international destinations are not enabled for this account"),
-            _ => None,
-        };
-        http::status_error(NAME, kind, status, headers, detail)
-    }
+/// The error for an answer SMSO refused (smso.md §7): its statuses say more than HTTP's alone.
+fn refusal(answer: &Answer) -> ProviderError {
+    let status = answer.status;
+    let kind = match status.as_u16() {
+        // Validation errors: a bad `to` is the usual cause; an unknown sender is ours to
+        // fix, and another provider may take the message.
+        400 if answer.body.contains("sender") => ProviderErrorKind::Rejected,
+        400 => ProviderErrorKind::InvalidRecipient,
+        401 => ProviderErrorKind::InvalidCredentials,
+        402 => ProviderErrorKind::InsufficientCredit,
+        // Blacklisted words.
+        403 => ProviderErrorKind::InvalidContent,
+        // The recipient unsubscribed (marketing).
+        405 => ProviderErrorKind::InvalidRecipient,
+        // SMSO throttles with 409, not 429.
+        409 => ProviderErrorKind::RateLimited,
+        // International destinations not enabled for this account: another may send it.
+        422 => ProviderErrorKind::Rejected,
+        _ => http::classify_status(status),
+    };
+    let detail = match status.as_u16() {
+        400 => Some("invalid request"),
+        403 => Some("the text contains blacklisted words"),
+        405 => Some("the recipient unsubscribed"),
+        422 => Some("international destinations are not enabled for this account"),
+        _ => None,
+    };
+    http::status_error(NAME, kind, status, &answer.headers, detail)
 }
 
 #[derive(Deserialize)]
@@ -234,15 +230,16 @@ impl SmsProvider for Smso {
             .header("X-Authorization", &self.api_key)
             .header("Accept", "application/json")
             .form(&form);
-        let response = http::send(&self.client, NAME, Call::Send, outgoing).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::body_text(NAME, Call::Send, response).await?;
-        if !status.is_success() {
-            tracing::debug!(provider = NAME, status = status.as_u16(), "send refused");
-            return Err(self.error(status, &headers, &body));
-        }
-        let answer: SendAnswer = serde_json::from_str(&body)
+        let reply = http::exchange(&self.client, NAME, Call::Send, outgoing, |refused| {
+            tracing::debug!(
+                provider = NAME,
+                status = refused.status.as_u16(),
+                "send refused"
+            );
+            refusal(refused)
+        })
+        .await?;
+        let answer: SendAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Send, true, err))?;
         let cost = self
             .settings
@@ -263,14 +260,8 @@ impl SmsProvider for Smso {
             .get(http::join(&self.base, "status"))
             .query(&[("responseToken", provider_message_id)])
             .header("Accept", "application/json");
-        let response = http::send(&self.client, NAME, Call::Status, outgoing).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::body_text(NAME, Call::Status, response).await?;
-        if !status.is_success() {
-            return Err(self.error(status, &headers, &body));
-        }
-        let answer: StatusAnswer = serde_json::from_str(&body)
+        let reply = http::exchange(&self.client, NAME, Call::Status, outgoing, refusal).await?;
+        let answer: StatusAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Status, true, err))?;
         // Documented inside `data`; some clients see it at the top level: accept both.
         let data = match answer.data {
@@ -305,14 +296,8 @@ impl SmsProvider for Smso {
             .get(http::join(&self.base, "credit-check"))
             .header("X-Authorization", &self.api_key)
             .header("Accept", "application/json");
-        let response = http::send(&self.client, NAME, Call::Balance, outgoing).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::body_text(NAME, Call::Balance, response).await?;
-        if !status.is_success() {
-            return Err(self.error(status, &headers, &body));
-        }
-        let answer: CreditAnswer = serde_json::from_str(&body)
+        let reply = http::exchange(&self.client, NAME, Call::Balance, outgoing, refusal).await?;
+        let answer: CreditAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Balance, true, err))?;
         let cents = match self.own.credit_unit {
             CreditUnit::Cents => answer.credit_value,
@@ -325,39 +310,4 @@ impl SmsProvider for Smso {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_words_map_to_delivery_statuses() {
-        assert_eq!(delivery_status("sent"), Some(DeliveryStatus::Pending));
-        assert_eq!(delivery_status("dispatched"), Some(DeliveryStatus::Pending));
-        assert_eq!(
-            delivery_status("Delivered"),
-            Some(DeliveryStatus::Delivered)
-        );
-        assert_eq!(
-            delivery_status("expired"),
-            Some(DeliveryStatus::Undelivered)
-        );
-        assert_eq!(delivery_status("error"), Some(DeliveryStatus::Failed));
-        assert_eq!(delivery_status("teleported"), None);
-    }
-
-    #[test]
-    fn times_parse_even_with_an_unpadded_day() {
-        assert_eq!(
-            parse_time("2019-05-1 15:18:25").map(|t| t.to_rfc3339()),
-            Some("2019-05-01T15:18:25+00:00".to_owned())
-        );
-        assert_eq!(parse_time("yesterday"), None);
-    }
-
-    #[test]
-    fn ids_compare_in_lower_case() {
-        assert_eq!(
-            normalise_id(" 8A5D2F89-90A1-4B65-B2CB-FFB78C4F65AA "),
-            "8a5d2f89-90a1-4b65-b2cb-ffb78c4f65aa"
-        );
-    }
-}
+mod tests;

@@ -7,14 +7,13 @@
 //! and is settled by listing the account's messages (see `lookup`).
 
 use super::{
-    http::{self, Call, HttpSettings, RateLimiter},
+    http::{self, Answer, Call, HttpSettings, RateLimiter},
     outbound::{GuardedClient, OutboundPolicy},
 };
 use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use reqwest::StatusCode;
 use serde::Deserialize;
 use smsgate_actors::{
     domain::{event::ErrorKind, MessageError, Money, ProviderConfig},
@@ -103,23 +102,18 @@ impl Twilio {
         )
     }
 
+    /// One authenticated call, paced by the token bucket: the body of a successful answer.
     async fn call(
         &self,
         call: Call,
         request: reqwest::RequestBuilder,
-    ) -> Result<(StatusCode, String), ProviderError> {
+    ) -> Result<String, ProviderError> {
         RateLimiter::acquire(self.limiter.as_ref()).await;
         let request = request
             .basic_auth(&self.creds.account_sid, Some(&self.creds.auth_token))
             .header("Accept", "application/json");
-        let response = http::send(&self.client, NAME, call, request).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::body_text(NAME, call, response).await?;
-        if status.is_success() {
-            return Ok((status, body));
-        }
-        Err(api_error(status, &headers, &body))
+        let answer = http::exchange(&self.client, NAME, call, request, api_error).await?;
+        Ok(answer.body)
     }
 }
 
@@ -144,12 +138,11 @@ fn sync_kind(code: i64) -> Option<ProviderErrorKind> {
     })
 }
 
-fn api_error(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-) -> ProviderError {
-    let answer: Option<ErrorAnswer> = serde_json::from_str(body).ok();
+/// The error for an answer Twilio refused: its error code when it gives a known one, else the
+/// HTTP status.
+fn api_error(refused: &Answer) -> ProviderError {
+    let status = refused.status;
+    let answer: Option<ErrorAnswer> = serde_json::from_str(&refused.body).ok();
     let code = answer.as_ref().and_then(|a| a.code);
     let kind = code
         .and_then(sync_kind)
@@ -160,7 +153,7 @@ fn api_error(
         (Some(code), None) => Some(code.to_string()),
         (None, message) => message,
     });
-    http::status_error(NAME, kind, status, headers, detail.as_deref())
+    http::status_error(NAME, kind, status, &refused.headers, detail.as_deref())
 }
 
 #[derive(Deserialize)]
@@ -252,7 +245,7 @@ impl SmsProvider for Twilio {
         if let Some(validity) = &validity {
             form.push(("ValidityPeriod", validity));
         }
-        let (_, body) = self
+        let body = self
             .call(
                 Call::Send,
                 self.client.post(self.url("Messages.json")).form(&form),
@@ -279,7 +272,7 @@ impl SmsProvider for Twilio {
 
     async fn status(&self, provider_message_id: &str) -> Result<StatusReport, ProviderError> {
         let url = self.url(&format!("Messages/{provider_message_id}.json"));
-        let (_, body) = self.call(Call::Status, self.client.get(url)).await?;
+        let body = self.call(Call::Status, self.client.get(url)).await?;
         let answer: MessageAnswer = serde_json::from_str(&body)
             .map_err(|err| http::malformed(NAME, Call::Status, true, err))?;
         let raw = answer.status.as_deref().unwrap_or_default();
@@ -312,7 +305,7 @@ impl SmsProvider for Twilio {
     }
 
     async fn balance(&self) -> Result<Balance, ProviderError> {
-        let (_, body) = self
+        let body = self
             .call(Call::Balance, self.client.get(self.url("Balance.json")))
             .await?;
         let answer: BalanceAnswer = serde_json::from_str(&body)
@@ -391,95 +384,4 @@ fn port_toggled(url: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vector_params() -> Vec<(String, String)> {
-        [
-            ("CallSid", "CA1234567890ABCDE"),
-            ("Caller", "+14158675309"),
-            ("Digits", "1234"),
-            ("From", "+14158675309"),
-            ("To", "+18005551212"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-    }
-
-    /// The reference test vector from Twilio's SDK (twilio.md §7).
-    #[test]
-    fn the_signature_matches_twilios_reference_vector() {
-        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
-        assert_eq!(
-            signature("12345", url, &vector_params()),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        );
-        let mut shuffled = vector_params();
-        shuffled.reverse();
-        assert!(signature_matches(
-            "12345",
-            url,
-            &shuffled,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!signature_matches(
-            "12346",
-            url,
-            &shuffled,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!signature_matches("12345", url, &shuffled, ""));
-    }
-
-    #[test]
-    fn the_port_is_toggled_as_twilios_validators_do() {
-        let toggled = |url: &str| port_toggled(url);
-        assert_eq!(
-            toggled("https://sms.example.com/webhooks/twilio/p?x=1").as_deref(),
-            Some("https://sms.example.com:443/webhooks/twilio/p?x=1")
-        );
-        assert_eq!(
-            toggled("https://sms.example.com:443/w").as_deref(),
-            Some("https://sms.example.com/w")
-        );
-        assert_eq!(
-            toggled("http://u:p@[::1]/w").as_deref(),
-            Some("http://u:p@[::1]:80/w")
-        );
-        assert_eq!(
-            toggled("HTTP://[::1]:8080").as_deref(),
-            Some("HTTP://[::1]")
-        );
-        assert_eq!(toggled("ftp://x/"), None);
-        let url = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
-        assert!(signature_matches(
-            "12345",
-            url,
-            &vector_params(),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-    }
-
-    #[test]
-    fn codes_say_more_than_statuses() {
-        let headers = reqwest::header::HeaderMap::new();
-        let invalid = api_error(
-            StatusCode::BAD_REQUEST,
-            &headers,
-            r#"{"code":21211,"message":"The 'To' number +4072 is not a valid phone number.","status":400}"#,
-        );
-        assert_eq!(invalid.kind, ProviderErrorKind::InvalidRecipient);
-        assert!(invalid.message.contains("21211"), "{invalid}");
-        let geo = api_error(StatusCode::BAD_REQUEST, &headers, r#"{"code":21408}"#);
-        assert_eq!(geo.kind, ProviderErrorKind::Rejected);
-        let auth = api_error(StatusCode::UNAUTHORIZED, &headers, "not json");
-        assert_eq!(auth.kind, ProviderErrorKind::InvalidCredentials);
-    }
-
-    #[test]
-    fn prices_become_positive_cents() {
-        assert_eq!(price_cents(Some("-0.00750")), Some(Money::from_cents(0.75)));
-        assert_eq!(price_cents(None), None);
-    }
-}
+mod tests;

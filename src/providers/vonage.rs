@@ -252,20 +252,11 @@ impl SmsProvider for Vonage {
             .basic_auth(&self.creds.api_key, Some(&self.creds.api_secret))
             .header("Accept", "application/json")
             .form(&form);
-        let response = http::send(&self.client, NAME, Call::Send, outgoing).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::body_text(NAME, Call::Send, response).await?;
-        if !status.is_success() {
-            return Err(http::status_error(
-                NAME,
-                http::classify_status(status),
-                status,
-                &headers,
-                None,
-            ));
-        }
-        let answer: SendAnswer = serde_json::from_str(&body)
+        let reply = http::exchange(&self.client, NAME, Call::Send, outgoing, |refused| {
+            refused.status_error(NAME)
+        })
+        .await?;
+        let answer: SendAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Send, true, err))?;
         let accepted: Vec<&Part> = answer.messages.iter().filter(|p| p.status == "0").collect();
         let failed = answer.messages.iter().find(|p| p.status != "0");
@@ -307,7 +298,8 @@ impl SmsProvider for Vonage {
                 let err = ProviderError::new(kind, message);
                 Err(if kind == ProviderErrorKind::RateLimited {
                     err.with_retry_after(
-                        http::retry_after(&headers).unwrap_or(std::time::Duration::from_secs(1)),
+                        http::retry_after(&reply.headers)
+                            .unwrap_or(std::time::Duration::from_secs(1)),
                     )
                 } else {
                     err
@@ -341,20 +333,11 @@ impl SmsProvider for Vonage {
             .get(http::join(&self.base, "account/get-balance"))
             .basic_auth(&self.creds.api_key, Some(&self.creds.api_secret))
             .header("Accept", "application/json");
-        let response = http::send(&self.client, NAME, Call::Balance, outgoing).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http::body_text(NAME, Call::Balance, response).await?;
-        if !status.is_success() {
-            return Err(http::status_error(
-                NAME,
-                http::classify_status(status),
-                status,
-                &headers,
-                None,
-            ));
-        }
-        let answer: BalanceAnswer = serde_json::from_str(&body)
+        let reply = http::exchange(&self.client, NAME, Call::Balance, outgoing, |refused| {
+            refused.status_error(NAME)
+        })
+        .await?;
+        let answer: BalanceAnswer = serde_json::from_str(&reply.body)
             .map_err(|err| http::malformed(NAME, Call::Balance, true, err))?;
         Ok(Balance {
             credit: Some(Money::from_cents(answer.value * 100.0)),
@@ -363,34 +346,4 @@ impl SmsProvider for Vonage {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_codes_inside_a_200_map_to_kinds() {
-        assert_eq!(part_kind("9"), ProviderErrorKind::InsufficientCredit);
-        assert_eq!(part_kind("4"), ProviderErrorKind::InvalidCredentials);
-        assert_eq!(part_kind("3"), ProviderErrorKind::InvalidRecipient);
-        assert_eq!(part_kind("1"), ProviderErrorKind::RateLimited);
-        assert_eq!(part_kind("15"), ProviderErrorKind::Rejected);
-    }
-
-    #[test]
-    fn the_signature_sorts_keys_and_masks_separators_in_values() {
-        let params = vec![
-            ("b".to_owned(), "x&y=z".to_owned()),
-            ("a".to_owned(), "1".to_owned()),
-            ("sig".to_owned(), "ignored".to_owned()),
-        ];
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"secret").unwrap();
-        mac.update(b"&a=1&b=x_y_z");
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(signature("sha256", "secret", &params), Some(expected));
-        assert_eq!(signature("md5hash", "secret", &params), None);
-    }
-}
+mod tests;

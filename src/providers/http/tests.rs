@@ -1,26 +1,51 @@
 //! The shared HTTP pieces: status kinds, Retry-After, the token bucket, joins, bounded answers.
 
 use super::*;
-use reqwest::header::HeaderValue;
+use reqwest::{
+    header::{HeaderMap, HeaderValue},
+    StatusCode,
+};
 
 #[test]
 fn statuses_map_to_the_design_kinds() {
-    for (status, kind) in [
-        (401, ProviderErrorKind::InvalidCredentials),
-        (403, ProviderErrorKind::InvalidCredentials),
-        (402, ProviderErrorKind::InsufficientCredit),
-        (429, ProviderErrorKind::RateLimited),
-        (500, ProviderErrorKind::Unavailable),
-        (503, ProviderErrorKind::Unavailable),
-        (504, ProviderErrorKind::Timeout),
-        (404, ProviderErrorKind::Rejected),
-    ] {
-        assert_eq!(
-            classify_status(StatusCode::from_u16(status).unwrap()),
-            kind,
-            "{status}"
-        );
-    }
+    use ProviderErrorKind::*;
+    cases::check_kinds(
+        &[
+            ("401 is a refused key", 401, InvalidCredentials),
+            ("403 is a refused key", 403, InvalidCredentials),
+            ("402 is no credit", 402, InsufficientCredit),
+            ("429 slows down", 429, RateLimited),
+            ("408 is the provider's time-out", 408, Timeout),
+            ("504 is a gateway's time-out", 504, Timeout),
+            ("500 is a provider down", 500, Unavailable),
+            ("503 is a provider down", 503, Unavailable),
+            ("another 4xx is a refusal", 404, Rejected),
+            ("another 4xx is a refusal", 422, Rejected),
+        ],
+        |status| classify_status(StatusCode::from_u16(*status).unwrap()),
+    );
+}
+
+#[test]
+fn a_refusal_a_provider_does_not_explain_is_read_by_its_status_alone() {
+    use ProviderErrorKind::*;
+    cases::check_refusals(
+        &[
+            (
+                "a refused key",
+                401,
+                r#"{"echo":"the-key"}"#,
+                InvalidCredentials,
+            ),
+            ("no credit", 402, "", InsufficientCredit),
+            ("slow down", 429, "", RateLimited),
+            ("a provider down", 503, "", Unavailable),
+            ("a refusal", 400, "", Rejected),
+        ],
+        |refused| refused.status_error("p"),
+    );
+    let err = cases::answer(401, r#"{"echo":"the-key"}"#).status_error("p");
+    assert_eq!(err.message, "p answered 401");
 }
 
 #[test]
@@ -63,17 +88,23 @@ fn a_rate_limited_error_carries_its_wait_and_others_do_not() {
 
 #[test]
 fn a_garbled_answer_to_a_send_is_ambiguous_but_to_a_status_check_is_retryable() {
-    assert_eq!(
-        malformed("p", Call::Send, true, "x").kind,
-        ProviderErrorKind::Ambiguous
-    );
-    assert_eq!(
-        malformed("p", Call::Send, false, "x").kind,
-        ProviderErrorKind::Unavailable
-    );
-    assert_eq!(
-        malformed("p", Call::Status, true, "x").kind,
-        ProviderErrorKind::Unavailable
+    use ProviderErrorKind::*;
+    cases::check_kinds(
+        &[
+            (
+                "a send the provider accepted",
+                (Call::Send, true),
+                Ambiguous,
+            ),
+            (
+                "a send the provider refused",
+                (Call::Send, false),
+                Unavailable,
+            ),
+            ("a status check", (Call::Status, true), Unavailable),
+            ("a balance check", (Call::Balance, true), Unavailable),
+        ],
+        |(call, accepted)| malformed("p", *call, *accepted, "x").kind,
     );
 }
 
@@ -103,16 +134,16 @@ async fn a_huge_answer_is_read_only_up_to_the_limit() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let policy = Arc::new(OutboundPolicy::new(&["127.0.0.1"], false).unwrap());
     let client = client(&HttpSettings::default(), &policy).unwrap();
-    let answer = send(
+    let answer = exchange(
         &client,
         "p",
         Call::Status,
         client.get(format!("http://{addr}/")),
+        |refused| refused.status_error("p"),
     )
     .await
     .unwrap();
-    let body = body_text("p", Call::Status, answer).await.unwrap();
-    assert_eq!(body.len(), MAX_ANSWER_BYTES);
+    assert_eq!(answer.body.len(), MAX_ANSWER_BYTES);
 }
 
 #[test]

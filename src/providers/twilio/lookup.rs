@@ -42,7 +42,7 @@ pub async fn look_up_send(
     if let (None, Some(from)) = (&twilio.own.messaging_service_sid, from) {
         query.push(("From", from));
     }
-    let (_, body) = twilio
+    let body = twilio
         .call(
             Call::Status,
             twilio.client.get(twilio.url("Messages.json")).query(&query),
