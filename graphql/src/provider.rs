@@ -12,10 +12,7 @@ use crate::{
     scalars::DateTime,
 };
 use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
-use smsgate_actors::{
-    domain, policy::breaker::CircuitState as EngineCircuit, NewProvider, ProviderPatch,
-    ProviderView,
-};
+use smsgate_actors::{NewProvider, ProviderPatch, ProviderView};
 use std::{sync::Arc, time::Duration};
 
 /// How long `sendTestSms` waits for a final state before it answers with the message as it is.
@@ -23,6 +20,7 @@ const TEST_SMS_WAIT: Duration = Duration::from_secs(15);
 
 /// Which API a provider speaks.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::domain::ProviderKind")]
 pub enum ProviderKind {
     Smso,
     Twilio,
@@ -33,32 +31,9 @@ pub enum ProviderKind {
     Mock,
 }
 
-impl From<domain::ProviderKind> for ProviderKind {
-    fn from(k: domain::ProviderKind) -> Self {
-        match k {
-            domain::ProviderKind::Smso => Self::Smso,
-            domain::ProviderKind::Twilio => Self::Twilio,
-            domain::ProviderKind::Vonage => Self::Vonage,
-            domain::ProviderKind::Http => Self::Http,
-            domain::ProviderKind::Mock => Self::Mock,
-        }
-    }
-}
-
-impl From<ProviderKind> for domain::ProviderKind {
-    fn from(k: ProviderKind) -> Self {
-        match k {
-            ProviderKind::Smso => Self::Smso,
-            ProviderKind::Twilio => Self::Twilio,
-            ProviderKind::Vonage => Self::Vonage,
-            ProviderKind::Http => Self::Http,
-            ProviderKind::Mock => Self::Mock,
-        }
-    }
-}
-
 /// The provider's circuit breaker.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::policy::breaker::CircuitState")]
 pub enum CircuitState {
     /// Healthy: messages go through.
     Closed,
@@ -66,16 +41,6 @@ pub enum CircuitState {
     HalfOpen,
     /// Too many recent failures: skipped until its cool-down ends.
     Open,
-}
-
-impl From<EngineCircuit> for CircuitState {
-    fn from(c: EngineCircuit) -> Self {
-        match c {
-            EngineCircuit::Closed => Self::Closed,
-            EngineCircuit::HalfOpen => Self::HalfOpen,
-            EngineCircuit::Open => Self::Open,
-        }
-    }
 }
 
 /// A provider's health right now.
