@@ -209,13 +209,9 @@ impl crate::ports::AlertLog for MemoryStore {
     }
 }
 
-#[async_trait]
-impl Store for MemoryStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.check()
-    }
-
-    async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
+impl MemoryStore {
+    /// The writes of one commit, all or nothing, as the real stores' one transaction.
+    fn apply(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
         if let Err(err) = self.check() {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Err(err);
@@ -273,6 +269,13 @@ impl Store for MemoryStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()
     }
 
     async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
@@ -397,17 +400,11 @@ impl Store for MemoryStore {
         writes: &[MessageWrite],
         stats: &[StatsDelta],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let outcomes = self.commit(writes).await?;
+        let outcomes = self.apply(writes)?;
         // No second `check`: a failure injected between the two steps would keep the writes
         // and refuse their figures, which the real store's one transaction cannot do.
         merge_stats(&mut lock(&self.inner).stats, stats);
         Ok(outcomes)
-    }
-
-    async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError> {
-        self.check()?;
-        merge_stats(&mut lock(&self.inner).stats, deltas);
-        Ok(())
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {
