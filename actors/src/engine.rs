@@ -3,8 +3,9 @@
 
 use crate::{
     domain::{
-        scoped_key, DailyStats, Message, MessageEvent, MessageFilter, MessageId, MessageStatus,
-        MessageType, Money, Page, PageRequest, ProviderConfig, StatsQuery, TextInfo, E164,
+        scoped_key, stats::summarize, DailyStats, Message, MessageEvent, MessageFilter, MessageId,
+        MessageStatus, MessageType, Money, Page, PageRequest, ProviderConfig, StatsQuery, TextInfo,
+        E164,
     },
     error::EngineError,
     logger::{Done, LoggerMsg},
@@ -13,7 +14,6 @@ use crate::{
         SecretSealer, Store, WriteOutcome,
     },
     router::{Directory, ProviderView, RouterConfig, RouterMsg},
-    stats::StatsMsg,
     supervisor::{Core, Supervisor, SupervisorArgs, SupervisorMsg},
     updates::{UpdateBus, UpdateFilter},
 };
@@ -467,13 +467,10 @@ impl Engine {
         if query.from > query.to {
             return Err(EngineError::invalid("from", "must not be after `to`"));
         }
-        let result = call_t!(
-            self.inner.core.stats,
-            |reply| StatsMsg::Query(query, reply),
-            CALL_TIMEOUT_MS
-        )
-        .map_err(|_| EngineError::stopped("statistics"))?;
-        Ok(result?)
+        // The Logger commits each batch's figures with the batch: the stored rows are the
+        // statistics, nothing is held in memory to merge in.
+        let rows = self.inner.store.statistics(&query).await?;
+        Ok(summarize(rows, &query))
     }
 
     /// A delivery receipt from a webhook; applied in order with everything else about the message.

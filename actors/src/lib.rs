@@ -5,8 +5,8 @@
 //! Supervisor
 //! ├── Router                 picks a provider for each message; fails over; retries; expiry
 //! ├── Provider(slug) × N     one per configured provider: its client, circuit breaker, credit
-//! ├── Logger                 the only writer of messages and their events; group commits
-//! ├── Stats                  per-provider per-day counters
+//! ├── Logger                 the only writer of messages, their events and the statistics
+//! │                          they add; group commits
 //! └── Alerts                 rules on changes and provider health; tells people (when started)
 //! ```
 //!
@@ -15,8 +15,9 @@
 //! - `ports`: the provider, store and metrics traits the engine needs from the outside.
 //! - `policy`: pure decisions: circuit breaker, retry backoff, provider selection.
 //! - `engine`: the `Engine` handle the API layers call; `engine::admin` administers providers.
-//! - `supervisor`, `router`, `provider`, `logger`, `stats`: the actors; `protocol`: the messages
-//!   the Router and the provider actors exchange.
+//! - `supervisor`, `router`, `provider`, `logger`: the actors; `protocol`: the messages the
+//!   Router and the provider actors exchange. Statistics need no actor: the Logger commits them
+//!   with each batch and `Engine::statistics` reads them from the store.
 //! - `leases`: the task that renews this instance's leases and takes over expired ones.
 //! - `updates`: the bus of stored changes and the subscription stream logic.
 //! - `alerts`: alert rules, the fire/repeat/resolve lifecycle and the Alerts actor.
@@ -42,7 +43,6 @@ pub mod ports;
 pub mod protocol;
 pub mod provider;
 pub mod router;
-pub mod stats;
 pub mod supervisor;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

@@ -245,7 +245,7 @@ impl LoggerState {
 }
 
 /// The figures a batch adds, one delta per hour, provider and type. They are committed with the
-/// batch (not handed to Stats afterwards) so a kill -9 cannot keep a status change and lose what
+/// batch (not written separately afterwards) so a kill -9 cannot keep a status change and lose what
 /// it adds to the statistics; the crash test (tests/crash.rs) found exactly that.
 fn batch_statistics(writes: &[MessageWrite]) -> Vec<StatsDelta> {
     let mut merged: Vec<StatsDelta> = Vec::new();

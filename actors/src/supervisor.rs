@@ -1,4 +1,4 @@
-//! Supervisor actor: the root of the tree. Starts the Stats, Logger and Router actors and one
+//! Supervisor actor: the root of the tree. Starts the Logger and Router actors and one
 //! Provider actor per active provider, restarts crashed providers, and recovers unfinished
 //! messages at start.
 //!
@@ -8,7 +8,7 @@
 //! - Never: awaits the store in a handler after start-up; reloading a configuration is a task.
 //! - Restart policy: a crashed provider actor is restarted from its stored configuration after
 //!   a backoff (100 ms doubling), at most `MAX_RESTARTS` times in `RESTART_WINDOW`; past that it
-//!   stays down and the Router routes around it. A crash of the Logger, Router or Stats leaves the
+//!   stays down and the Router routes around it. A crash of the Logger or Router leaves the
 //!   engine not ready (`/readyz` 503) so an orchestrator restarts the process, whose recovery
 //!   sweep then picks every unfinished message up again.
 //! - The Alerts actor (started by `Engine::start_alerts`) is restarted with the providers'
@@ -23,7 +23,6 @@ use crate::{
     ports::{DeliveryReport, EngineMetrics, ProviderFactory, ReportSink, Store},
     provider::{ProviderActor, ProviderArgs, ProviderMsg},
     router::{Directory, Router, RouterArgs, RouterConfig, RouterMsg},
-    stats::{Stats, StatsArgs, StatsMsg},
     updates::UpdateBus,
 };
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -70,7 +69,6 @@ pub enum SupervisorMsg {
 pub struct Core {
     pub router: ActorRef<RouterMsg>,
     pub logger: ActorRef<LoggerMsg>,
-    pub stats: ActorRef<StatsMsg>,
 }
 
 pub struct Supervisor;
@@ -120,15 +118,6 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let cell = myself.get_cell();
-        let (stats, _) = Actor::spawn_linked(
-            None,
-            Stats,
-            StatsArgs {
-                store: args.store.clone(),
-            },
-            cell.clone(),
-        )
-        .await?;
         let (logger, _) = Actor::spawn_linked(
             None,
             Logger,
@@ -154,18 +143,12 @@ impl Actor for Supervisor {
             cell.clone(),
         )
         .await?;
-        let core_cells = [stats.get_id(), logger.get_id(), router.get_id()]
-            .into_iter()
-            .collect();
+        let core_cells = [logger.get_id(), router.get_id()].into_iter().collect();
         let mut state = SupervisorState {
             store: args.store.clone(),
             factory: args.factory,
             metrics: args.metrics,
-            core: Core {
-                router,
-                logger,
-                stats,
-            },
+            core: Core { router, logger },
             core_cells,
             children: HashMap::new(),
             stopping: HashSet::new(),

@@ -18,6 +18,7 @@ pub const MAX_PAGE: i32 = 100;
 
 /// What an alert watches.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::alerts::AlertRule")]
 pub enum AlertRule {
     /// A provider's balance is below the configured amount, or below some hours of sending.
     LowCredit,
@@ -33,31 +34,8 @@ pub enum AlertRule {
     ProviderRejected,
 }
 
-impl AlertRule {
-    fn from_domain(r: domain::AlertRule) -> Self {
-        match r {
-            domain::AlertRule::LowCredit => Self::LowCredit,
-            domain::AlertRule::HighFailureRate => Self::HighFailureRate,
-            domain::AlertRule::ProviderDown => Self::ProviderDown,
-            domain::AlertRule::UnusualVolume => Self::UnusualVolume,
-            domain::AlertRule::OtpBurst => Self::OtpBurst,
-            domain::AlertRule::ProviderRejected => Self::ProviderRejected,
-        }
-    }
-
-    fn into_domain(self) -> domain::AlertRule {
-        match self {
-            Self::LowCredit => domain::AlertRule::LowCredit,
-            Self::HighFailureRate => domain::AlertRule::HighFailureRate,
-            Self::ProviderDown => domain::AlertRule::ProviderDown,
-            Self::UnusualVolume => domain::AlertRule::UnusualVolume,
-            Self::OtpBurst => domain::AlertRule::OtpBurst,
-            Self::ProviderRejected => domain::AlertRule::ProviderRejected,
-        }
-    }
-}
-
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::alerts::AlertState")]
 pub enum AlertState {
     /// The condition holds: the first notice, or a repeat after the cool-down.
     Firing,
@@ -66,6 +44,7 @@ pub enum AlertState {
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::alerts::Severity")]
 pub enum AlertSeverity {
     Warning,
     Critical,
@@ -94,16 +73,10 @@ impl From<&domain::Alert> for Alert {
         Self {
             id: ID(a.id.clone()),
             notice: i32::try_from(a.notice).unwrap_or(i32::MAX),
-            rule: AlertRule::from_domain(a.rule),
+            rule: a.rule.into(),
             subject: a.subject.clone(),
-            state: match a.state {
-                domain::AlertState::Firing => AlertState::Firing,
-                domain::AlertState::Resolved => AlertState::Resolved,
-            },
-            severity: match a.severity {
-                domain::Severity::Warning => AlertSeverity::Warning,
-                domain::Severity::Critical => AlertSeverity::Critical,
-            },
+            state: a.state.into(),
+            severity: a.severity.into(),
             message: a.message.clone(),
             fired_at: a.fired_at.into(),
             at: a.at.into(),
@@ -182,11 +155,8 @@ impl AlertQueryRoot {
         let limit = usize::try_from(first).unwrap_or(1);
         let mut found = engine(ctx)?
             .alert_history(AlertQuery {
-                rule: rule.map(AlertRule::into_domain),
-                state: state.map(|s| match s {
-                    AlertState::Firing => domain::AlertState::Firing,
-                    AlertState::Resolved => domain::AlertState::Resolved,
-                }),
+                rule: rule.map(Into::into),
+                state: state.map(Into::into),
                 before,
                 limit: limit + 1,
             })

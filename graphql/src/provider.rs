@@ -13,8 +13,7 @@ use crate::{
 };
 use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
 use smsgate_actors::{
-    domain::{self, provider_snapshot, test_sms_snapshot, AuditAction},
-    policy::breaker::CircuitState as EngineCircuit,
+    domain::{provider_snapshot, test_sms_snapshot, AuditAction},
     NewProvider, ProviderPatch, ProviderView,
 };
 use std::{sync::Arc, time::Duration};
@@ -24,6 +23,7 @@ const TEST_SMS_WAIT: Duration = Duration::from_secs(15);
 
 /// Which API a provider speaks.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::domain::ProviderKind")]
 pub enum ProviderKind {
     Smso,
     Twilio,
@@ -34,32 +34,9 @@ pub enum ProviderKind {
     Mock,
 }
 
-impl From<domain::ProviderKind> for ProviderKind {
-    fn from(k: domain::ProviderKind) -> Self {
-        match k {
-            domain::ProviderKind::Smso => Self::Smso,
-            domain::ProviderKind::Twilio => Self::Twilio,
-            domain::ProviderKind::Vonage => Self::Vonage,
-            domain::ProviderKind::Http => Self::Http,
-            domain::ProviderKind::Mock => Self::Mock,
-        }
-    }
-}
-
-impl From<ProviderKind> for domain::ProviderKind {
-    fn from(k: ProviderKind) -> Self {
-        match k {
-            ProviderKind::Smso => Self::Smso,
-            ProviderKind::Twilio => Self::Twilio,
-            ProviderKind::Vonage => Self::Vonage,
-            ProviderKind::Http => Self::Http,
-            ProviderKind::Mock => Self::Mock,
-        }
-    }
-}
-
 /// The provider's circuit breaker.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "smsgate_actors::policy::breaker::CircuitState")]
 pub enum CircuitState {
     /// Healthy: messages go through.
     Closed,
@@ -67,16 +44,6 @@ pub enum CircuitState {
     HalfOpen,
     /// Too many recent failures: skipped until its cool-down ends.
     Open,
-}
-
-impl From<EngineCircuit> for CircuitState {
-    fn from(c: EngineCircuit) -> Self {
-        match c {
-            EngineCircuit::Closed => Self::Closed,
-            EngineCircuit::HalfOpen => Self::HalfOpen,
-            EngineCircuit::Open => Self::Open,
-        }
-    }
 }
 
 /// A provider's health right now.

@@ -8,7 +8,7 @@ use crate::{
     scalars::{Date, DateTime},
 };
 use async_graphql::{Context, Enum, Object, SimpleObject};
-use smsgate_actors::domain::{DailyStats, StatsGroupBy, StatsQuery};
+use smsgate_actors::domain::{DailyStats, StatsQuery};
 
 /// Longest range one query may ask for, in days: a few years of figures at most.
 const MAX_DAYS: i64 = 3 * 366;
@@ -17,19 +17,11 @@ pub const MAX_HOUR_DAYS: i64 = 92;
 
 /// How figures are bucketed in time (UTC).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "smsgate_actors::domain::StatsGroupBy")]
 pub enum StatisticsGroupBy {
     #[default]
     Day,
     Hour,
-}
-
-impl From<StatisticsGroupBy> for StatsGroupBy {
-    fn from(g: StatisticsGroupBy) -> Self {
-        match g {
-            StatisticsGroupBy::Day => Self::Day,
-            StatisticsGroupBy::Hour => Self::Hour,
-        }
-    }
 }
 
 /// One provider's figures for one day or hour (UTC).

@@ -129,7 +129,7 @@ mod tests {
         let mut stray = StatsDelta::at(Utc::now(), "primary".into(), MessageType::Marketing);
         stray.failed = 5;
         store
-            .add_statistics(std::slice::from_ref(&stray))
+            .commit_with_statistics(&[], std::slice::from_ref(&stray))
             .await
             .unwrap();
         let (_, report) = rebuild(store.as_ref(), stray.day).await.unwrap();

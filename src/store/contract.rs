@@ -169,7 +169,7 @@ pub(crate) fn provider(slug: &str) -> ProviderConfig {
 }
 
 pub(crate) async fn commit(store: &dyn Store, writes: Vec<MessageWrite>) -> Vec<WriteOutcome> {
-    store.commit(&writes).await.unwrap()
+    store.commit_with_statistics(&writes, &[]).await.unwrap()
 }
 
 pub(crate) async fn insert_all(store: &dyn Store, messages: &[Message]) {

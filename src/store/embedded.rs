@@ -3,7 +3,7 @@
 //! SQLite calls block, so every call runs on tokio's blocking pool, never on a runtime worker.
 //! One writer connection takes every write, one batch per transaction; WAL mode lets a few reader
 //! connections answer queries meanwhile, each query in its own read transaction so a message and
-//! its events always come from the same snapshot. The writer syncs fully: `commit` returning Ok
+//! its events always come from the same snapshot. The writer syncs fully: a commit returning Ok
 //! means the batch is on disk and survives a power cut.
 
 mod access;
@@ -249,14 +249,6 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
-        if writes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let writes = writes.to_vec();
-        self.write(move |tx| messages::apply(tx, &writes)).await
-    }
-
     async fn commit_with_statistics(
         &self,
         writes: &[MessageWrite],
@@ -336,14 +328,6 @@ impl Store for EmbeddedStore {
     async fn set_default_provider(&self, id: &ProviderId) -> Result<(), StoreError> {
         let id = id.clone();
         self.write(move |tx| providers::set_default(tx, &id)).await
-    }
-
-    async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        let deltas = deltas.to_vec();
-        self.write(move |tx| statistics::add(tx, &deltas)).await
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {

@@ -3,7 +3,7 @@
 //! Collections follow the seed's schema: `sms_logs` (a message with its events embedded, so a
 //! message and its history are one document and appending an event is one `$push`),
 //! `sms_providers` and `sms_statistics`. Every multi-document write runs in a transaction, which
-//! needs a replica set (a one-node one will do); `commit` returning Ok means the batch is
+//! needs a replica set (a one-node one will do); a commit returning Ok means the batch is
 //! majority-committed. Indexes are created at start-up, idempotently: see `indexes`.
 //!
 //! The connection string carries a password: it is never logged nor put in an error.
@@ -302,23 +302,18 @@ impl Store for MongoStore {
             .map_err(mongo_error)
     }
 
-    async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
-        if writes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let plan = messages::Plan::new(writes, &self.holder)?;
-        in_transaction!(self, session => messages::apply(&self.db, session, &plan))
-    }
-
     async fn commit_with_statistics(
         &self,
         writes: &[MessageWrite],
         stats: &[StatsDelta],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        if stats.is_empty() {
-            return self.commit(writes).await;
+        if writes.is_empty() && stats.is_empty() {
+            return Ok(Vec::new());
         }
         let plan = messages::Plan::new(writes, &self.holder)?;
+        if stats.is_empty() {
+            return in_transaction!(self, session => messages::apply(&self.db, session, &plan));
+        }
         // One transaction: the figures are kept exactly when the changes they count are.
         in_transaction!(self, session => async {
             let outcomes = messages::apply(&self.db, &mut *session, &plan).await?;
@@ -379,13 +374,6 @@ impl Store for MongoStore {
 
     async fn set_default_provider(&self, id: &ProviderId) -> Result<(), StoreError> {
         in_transaction!(self, session => providers::set_default(&self.db, session, id))
-    }
-
-    async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError> {
-        if deltas.is_empty() {
-            return Ok(());
-        }
-        in_transaction!(self, session => statistics::add(&self.db, session, deltas))
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {

@@ -67,14 +67,12 @@ pub trait Store: Leases + Send + Sync + 'static {
     /// Reachable and able to answer a read.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Applies every write in one commit: all are kept or none. One outcome per write, in order.
-    async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError>;
-
-    /// `commit`, plus `stats` added to the statistics in the same commit: a status change and
-    /// the figures it adds are kept together or not at all, so a crash (kill -9) between the
-    /// two cannot leave the statistics disagreeing with the messages. Only updates carry
-    /// figures, and an update is always applied when the commit succeeds, so the caller can
-    /// work them out before committing.
+    /// Applies every write in one commit, with `stats` added to the statistics (rows created as
+    /// needed) in that same commit: all are kept or none. One outcome per write, in order.
+    /// A status change and the figures it adds are kept together or not at all, so a crash
+    /// (kill -9) between the two cannot leave the statistics disagreeing with the messages.
+    /// Only updates carry figures, and an update is always applied when the commit succeeds,
+    /// so the caller can work them out before committing.
     async fn commit_with_statistics(
         &self,
         writes: &[MessageWrite],
@@ -108,8 +106,6 @@ pub trait Store: Leases + Send + Sync + 'static {
     /// Makes this provider the only default, in one write. NotFound when no provider has this id.
     async fn set_default_provider(&self, id: &ProviderId) -> Result<(), StoreError>;
 
-    /// Adds the deltas to their rows, creating rows as needed.
-    async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError>;
     /// Rows per (day, hour, provider, type) within the query's days, provider and type.
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError>;
     /// Recomputes `day`'s rows from the logs (`stats::rows_for_day` over every message with an

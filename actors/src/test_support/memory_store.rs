@@ -232,31 +232,18 @@ impl crate::ports::AlertLog for MemoryStore {
     }
 }
 
-#[async_trait]
-impl Store for MemoryStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.check()
-    }
-
-    async fn commit(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
+impl MemoryStore {
+    /// The writes of one commit, all or nothing, as the real stores' one transaction.
+    fn apply(&self, writes: &[MessageWrite]) -> Result<Vec<WriteOutcome>, StoreError> {
         if let Err(err) = self.check() {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Err(err);
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
-        let refused = self.refused(&lock(&self.inner), writes);
-        if !refused.is_empty() {
-            self.lease_refusals.fetch_add(1, Ordering::SeqCst);
-            let late = *lock(&self.late_refusal);
-            if !late.is_zero() {
-                tokio::time::sleep(late).await;
-            }
-            return Err(StoreError::LeaseLost(refused));
-        }
-        // Checked again under the lock the writes take, as the real stores' one transaction.
         let mut inner = lock(&self.inner);
         let refused = self.refused(&inner, writes);
         if !refused.is_empty() {
+            self.lease_refusals.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::LeaseLost(refused));
         }
         // All or nothing, as the real stores' one transaction: an update of a message that is
@@ -306,6 +293,13 @@ impl Store for MemoryStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()
     }
 
     async fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
@@ -430,17 +424,20 @@ impl Store for MemoryStore {
         writes: &[MessageWrite],
         stats: &[StatsDelta],
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        let outcomes = self.commit(writes).await?;
+        let outcomes = match self.apply(writes) {
+            Err(StoreError::LeaseLost(refused)) => {
+                let late = *lock(&self.late_refusal);
+                if !late.is_zero() {
+                    tokio::time::sleep(late).await;
+                }
+                return Err(StoreError::LeaseLost(refused));
+            }
+            other => other?,
+        };
         // No second `check`: a failure injected between the two steps would keep the writes
         // and refuse their figures, which the real store's one transaction cannot do.
         merge_stats(&mut lock(&self.inner).stats, stats);
         Ok(outcomes)
-    }
-
-    async fn add_statistics(&self, deltas: &[StatsDelta]) -> Result<(), StoreError> {
-        self.check()?;
-        merge_stats(&mut lock(&self.inner).stats, deltas);
-        Ok(())
     }
 
     async fn statistics(&self, query: &StatsQuery) -> Result<Vec<StatsDelta>, StoreError> {

@@ -15,12 +15,15 @@ pub async fn a_change_from_a_status_the_message_left_is_refused_and_its_batch_ke
     insert_all(store, std::slice::from_ref(&m)).await;
     let stale = m.clone();
     let sending = step(&mut m, MessageStatus::Sending, None);
-    store.commit(std::slice::from_ref(&sending)).await.unwrap();
+    store
+        .commit_with_statistics(std::slice::from_ref(&sending), &[])
+        .await
+        .unwrap();
 
     // The same step again: the stored message is SENDING, not QUEUED any more.
     let fresh = queued("+40755000002", base_time());
     let result = store
-        .commit(&[MessageWrite::Insert(fresh.clone().into()), sending])
+        .commit_with_statistics(&[MessageWrite::Insert(fresh.clone().into()), sending], &[])
         .await;
     match result {
         Err(StoreError::LeaseLost(ids)) => assert_eq!(ids, [m.id.clone()]),
@@ -39,12 +42,18 @@ pub async fn a_second_receipt_never_regresses_a_final_state(store: &dyn Store) {
     insert_all(store, std::slice::from_ref(&m)).await;
     let sending = step(&mut m, MessageStatus::Sending, None);
     let sent = step(&mut m, MessageStatus::Sent, None);
-    store.commit(&[sending, sent]).await.unwrap();
+    store
+        .commit_with_statistics(&[sending, sent], &[])
+        .await
+        .unwrap();
     let mut other_view = m.clone();
     let delivered = step(&mut m, MessageStatus::Delivered, None);
     let undelivered = step(&mut other_view, MessageStatus::Undelivered, None);
-    store.commit(&[delivered]).await.unwrap();
-    let refused = store.commit(&[undelivered]).await;
+    store
+        .commit_with_statistics(&[delivered], &[])
+        .await
+        .unwrap();
+    let refused = store.commit_with_statistics(&[undelivered], &[]).await;
     assert!(
         matches!(refused, Err(StoreError::LeaseLost(_))),
         "{refused:?}"
@@ -67,7 +76,7 @@ pub async fn a_lone_instance_holds_what_it_wrote(store: &dyn Store) {
         .into_iter()
         .map(|s| step(&mut done, s, None))
         .collect();
-    store.commit(&writes).await.unwrap();
+    store.commit_with_statistics(&writes, &[]).await.unwrap();
 
     let at_start = store.claim_at_start().await.unwrap();
     assert_eq!(at_start, [waiting]);

@@ -148,11 +148,14 @@ pub async fn a_batch_that_fails_keeps_none_of_its_writes(store: &dyn Store) {
     let impossible = step(&mut ghost, MessageStatus::Sending, None);
 
     let result = store
-        .commit(&[
-            advance,
-            MessageWrite::Insert(new.clone().into()),
-            impossible,
-        ])
+        .commit_with_statistics(
+            &[
+                advance,
+                MessageWrite::Insert(new.clone().into()),
+                impossible,
+            ],
+            &[],
+        )
         .await;
     assert!(result.is_err(), "the batch must fail: {result:?}");
     assert_eq!(store.message(&new.id).await.unwrap(), None);

@@ -29,7 +29,7 @@ pub async fn statistics_add_up_across_commits(store: &dyn Store) {
     failed.failed = 1;
     // Two deltas for the same row in one call add up too.
     store
-        .add_statistics(&[sent_twice, delivered_once, failed.clone()])
+        .commit_with_statistics(&[], &[sent_twice, delivered_once, failed.clone()])
         .await
         .unwrap();
 
@@ -43,7 +43,10 @@ pub async fn statistics_add_up_across_commits(store: &dyn Store) {
     let mut marketing = delta(26, 0, "smso", MessageType::Marketing);
     marketing.sent = 5;
     store
-        .add_statistics(&[delivered_twice, later_hour.clone(), marketing.clone()])
+        .commit_with_statistics(
+            &[],
+            &[delivered_twice, later_hour.clone(), marketing.clone()],
+        )
         .await
         .unwrap();
 
@@ -194,7 +197,10 @@ pub async fn statistics_rebuilt_from_the_logs_equal_the_incremental_ones(store: 
     stray.sent = 40;
     let mut lost = incremental[0].clone();
     lost.sent = -lost.sent;
-    store.add_statistics(&[stray, lost]).await.unwrap();
+    store
+        .commit_with_statistics(&[], &[stray, lost])
+        .await
+        .unwrap();
     let repaired = store.rebuild_statistics(day).await.unwrap();
     assert_ne!(repaired.before, incremental);
     assert_eq!(repaired.after, incremental);

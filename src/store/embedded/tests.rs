@@ -36,12 +36,12 @@ async fn data_survives_reopening() {
         let store = EmbeddedStore::open(&data_dir).unwrap();
         assert!(store.path().starts_with(&data_dir));
         store
-            .commit(&[MessageWrite::Insert(m.clone().into())])
+            .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
             .await
             .unwrap();
         m.provider = Some("smso".into());
         store
-            .commit(&[step(&mut m, MessageStatus::Sending, None)])
+            .commit_with_statistics(&[step(&mut m, MessageStatus::Sending, None)], &[])
             .await
             .unwrap();
         let mut p = contract_provider();
@@ -50,7 +50,7 @@ async fn data_survives_reopening() {
         let mut delta =
             StatsDelta::empty(base_time().date_naive(), "smso".into(), MessageType::Otp);
         delta.cost = Money::from_millicents(3_500);
-        store.add_statistics(&[delta]).await.unwrap();
+        store.commit_with_statistics(&[], &[delta]).await.unwrap();
         p.id
     };
     let store = EmbeddedStore::open(&data_dir).unwrap();
@@ -131,7 +131,7 @@ async fn a_row_that_does_not_parse_is_reported_as_corrupt() {
     let (dir, store) = fresh();
     let m = queued("+40755000001", base_time());
     store
-        .commit(&[MessageWrite::Insert(m.clone().into())])
+        .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
         .await
         .unwrap();
     let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
@@ -181,11 +181,11 @@ async fn concurrent_reads_and_writes_all_land() {
             tokio::spawn(async move {
                 let mut m = queued("+40755000001", base_time() + Duration::seconds(i));
                 store
-                    .commit(&[MessageWrite::Insert(m.clone().into())])
+                    .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
                     .await
                     .unwrap();
                 store
-                    .commit(&[step(&mut m, MessageStatus::Sending, None)])
+                    .commit_with_statistics(&[step(&mut m, MessageStatus::Sending, None)], &[])
                     .await
                     .unwrap();
                 let read = store.message(&m.id).await.unwrap();
@@ -216,7 +216,7 @@ async fn times_keep_their_nanoseconds() {
     let mut m = queued("+40755000001", at);
     m.provider = Some("smso".into());
     store
-        .commit(&[MessageWrite::Insert(m.clone().into())])
+        .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
         .await
         .unwrap();
     assert_eq!(store.message(&m.id).await.unwrap(), Some(m));
@@ -252,7 +252,7 @@ async fn daily_statistics_of_an_older_database_become_hour_zero_of_their_day() {
     let mut more = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
     more.delivered = 1;
     more.record_delivery(700);
-    store.add_statistics(&[more]).await.unwrap();
+    store.commit_with_statistics(&[], &[more]).await.unwrap();
     let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
     assert_eq!((rows[0].delivered, rows[0].delivery_count), (4, 4));
     assert_eq!(rows[0].delivery_histogram.quantile_ms(0.95), Some(800));

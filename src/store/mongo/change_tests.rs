@@ -43,7 +43,7 @@ async fn next_of(rx: &mut mpsc::Receiver<Change>, id: &MessageId, never: &[&Mess
 async fn warm_up(a: &MongoStore, feed: &mut mpsc::Receiver<Change>) {
     for i in 0..40 {
         let probe = queued(&format!("+4075599{i:04}"), base_time());
-        a.commit(&[MessageWrite::Insert(probe.into())])
+        a.commit_with_statistics(&[MessageWrite::Insert(probe.into())], &[])
             .await
             .unwrap();
         let seen = tokio::time::timeout(Duration::from_millis(250), async {
@@ -81,19 +81,19 @@ async fn another_instances_messages_and_provider_changes_arrive_and_own_writes_d
     // B's own message and its lease renewals are not relayed; A's message and its status
     // change are, in order.
     let own = queued("+40755000009", base_time());
-    b.commit(&[MessageWrite::Insert(own.clone().into())])
+    b.commit_with_statistics(&[MessageWrite::Insert(own.clone().into())], &[])
         .await
         .unwrap();
     b.renew_leases().await.unwrap();
     let mut m = queued("+40755000001", base_time());
-    a.commit(&[MessageWrite::Insert(m.clone().into())])
+    a.commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
         .await
         .unwrap();
     let seen = next_of(&mut feed, &m.id, &[&own.id]).await;
     assert_eq!(seen.status, MessageStatus::Queued);
     a.renew_leases().await.unwrap();
     let sending = step(&mut m, MessageStatus::Sending, None);
-    a.commit(&[sending]).await.unwrap();
+    a.commit_with_statistics(&[sending], &[]).await.unwrap();
     let seen = next_of(&mut feed, &m.id, &[&own.id]).await;
     assert_eq!(seen.status, MessageStatus::Sending);
 

@@ -50,7 +50,7 @@ async fn a_message_is_taken_over_only_after_its_holder_stopped_renewing() {
     let (a, b) = (&stores[0], &stores[1]);
     let mut m = queued("+40755000001", base_time());
     a.renew_leases().await.unwrap();
-    a.commit(&[MessageWrite::Insert(m.clone().into())])
+    a.commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
         .await
         .unwrap();
 
@@ -72,12 +72,15 @@ async fn a_message_is_taken_over_only_after_its_holder_stopped_renewing() {
     assert_eq!(a.held(&m.id).await.unwrap(), None);
     // A's change is fenced off: it lost the message.
     let sending = step(&mut m, MessageStatus::Sending, None);
-    match a.commit(std::slice::from_ref(&sending)).await {
+    match a
+        .commit_with_statistics(std::slice::from_ref(&sending), &[])
+        .await
+    {
         Err(StoreError::LeaseLost(ids)) => assert_eq!(ids, [m.id.clone()]),
         other => panic!("the old holder's change must be refused: {other:?}"),
     }
     // B, the holder now, makes the same change.
-    b.commit(&[sending]).await.unwrap();
+    b.commit_with_statistics(&[sending], &[]).await.unwrap();
     let stored = b.message(&m.id).await.unwrap().unwrap();
     assert_eq!(stored.status, MessageStatus::Sending);
     a.database().drop().await.unwrap();
@@ -103,7 +106,10 @@ async fn concurrent_claims_never_hand_one_message_to_two_instances() {
         .map(|m| MessageWrite::Insert(m.clone().into()))
         .collect();
     stores[0].renew_leases().await.unwrap();
-    stores[0].commit(&writes).await.unwrap();
+    stores[0]
+        .commit_with_statistics(&writes, &[])
+        .await
+        .unwrap();
     tokio::time::sleep(TTL).await;
 
     let (b, c, d) = tokio::join!(
@@ -133,25 +139,30 @@ async fn a_receipt_written_by_an_instance_that_does_not_hold_the_message_applies
     let (owner, other) = (&stores[0], &stores[1]);
     let mut m = queued("+40755000001", base_time());
     owner
-        .commit(&[MessageWrite::Insert(m.clone().into())])
+        .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
         .await
         .unwrap();
     let sending = step(&mut m, MessageStatus::Sending, None);
-    owner.commit(&[sending]).await.unwrap();
+    owner.commit_with_statistics(&[sending], &[]).await.unwrap();
     let sent = step(&mut m, MessageStatus::Sent, None);
     // Not the holder: any change but a receipt is refused.
     assert!(matches!(
-        other.commit(std::slice::from_ref(&sent)).await,
+        other
+            .commit_with_statistics(std::slice::from_ref(&sent), &[])
+            .await,
         Err(StoreError::LeaseLost(_))
     ));
-    owner.commit(&[sent]).await.unwrap();
+    owner.commit_with_statistics(&[sent], &[]).await.unwrap();
     // A receipt is applied; the owner's own, later, finds the message final.
     let mut owner_view = m.clone();
     let delivered = step(&mut m, MessageStatus::Delivered, None);
-    other.commit(&[delivered]).await.unwrap();
+    other
+        .commit_with_statistics(&[delivered], &[])
+        .await
+        .unwrap();
     let late = step(&mut owner_view, MessageStatus::Undelivered, None);
     assert!(matches!(
-        owner.commit(&[late]).await,
+        owner.commit_with_statistics(&[late], &[]).await,
         Err(StoreError::LeaseLost(_))
     ));
     let stored = owner.message(&m.id).await.unwrap().unwrap();
@@ -180,9 +191,9 @@ async fn a_dead_holders_unfinished_messages_are_claimed_without_hanging() {
         .iter()
         .map(|m| MessageWrite::Insert(m.clone().into()))
         .collect();
-    a.commit(&inserts).await.unwrap();
+    a.commit_with_statistics(&inserts, &[]).await.unwrap();
     let sending = step(&mut messages[0], MessageStatus::Sending, None);
-    a.commit(&[sending]).await.unwrap();
+    a.commit_with_statistics(&[sending], &[]).await.unwrap();
     tokio::time::sleep(TTL * 2).await;
 
     let claimed = tokio::time::timeout(Duration::from_secs(10), b.claim_expired(50))
@@ -216,10 +227,13 @@ async fn a_claim_whose_answer_was_lost_is_handed_over_at_the_next_sweep() {
     let free = queued("+40755000002", base_time());
     a.renew_leases().await.unwrap();
     b.renew_leases().await.unwrap();
-    a.commit(&[
-        MessageWrite::Insert(lost.clone().into()),
-        MessageWrite::Insert(free.clone().into()),
-    ])
+    a.commit_with_statistics(
+        &[
+            MessageWrite::Insert(lost.clone().into()),
+            MessageWrite::Insert(free.clone().into()),
+        ],
+        &[],
+    )
     .await
     .unwrap();
     tokio::time::sleep(TTL * 2).await;

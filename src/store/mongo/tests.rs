@@ -76,7 +76,7 @@ async fn a_document_that_does_not_parse_is_reported_as_corrupt() {
     with_store("corrupt", |store| async move {
         let m = queued("+40755000001", base_time());
         store
-            .commit(&[MessageWrite::Insert(m.clone().into())])
+            .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
             .await
             .unwrap();
         let raw = store.database().collection::<Document>(MESSAGES);
@@ -113,7 +113,7 @@ async fn connecting_again_keeps_the_indexes_and_the_data() {
     with_store("indexes", |store| async move {
         let m = queued("+40755000001", base_time());
         store
-            .commit(&[MessageWrite::Insert(m.clone().into())])
+            .commit_with_statistics(&[MessageWrite::Insert(m.clone().into())], &[])
             .await
             .unwrap();
         let uri = std::env::var(TEST_URI_ENV).unwrap();
@@ -168,7 +168,7 @@ async fn concurrent_instances_never_lose_a_count() {
                     delta.sent = 1;
                     delta.cost = Money::from_millicents(3_500);
                     delta.record_delivery(if i < 10 { 150 } else { 9_000 });
-                    store.add_statistics(&[delta]).await.unwrap();
+                    store.commit_with_statistics(&[], &[delta]).await.unwrap();
                 })
             })
             .collect();
@@ -221,7 +221,7 @@ async fn a_batch_of_a_thousand_writes_applies_whole() {
             .iter()
             .map(|m| MessageWrite::Insert(m.clone().into()))
             .collect();
-        store.commit(&inserts).await.unwrap();
+        store.commit_with_statistics(&inserts, &[]).await.unwrap();
         let mut updates = Vec::new();
         for m in &mut all {
             m.provider = Some("smso".into());
@@ -231,7 +231,7 @@ async fn a_batch_of_a_thousand_writes_applies_whole() {
             m.provider_message_id = Some(format!("smso-{}", m.id));
             updates.push(contract::step(m, Sent, None));
         }
-        let outcomes = store.commit(&updates).await.unwrap();
+        let outcomes = store.commit_with_statistics(&updates, &[]).await.unwrap();
         assert_eq!(outcomes, vec![WriteOutcome::Applied; 1000]);
         for m in [&all[0], &all[250], &all[499]] {
             let read = store.message(&m.id).await.unwrap().unwrap();
@@ -293,7 +293,10 @@ async fn daily_statistics_of_an_older_database_become_hour_zero_and_hours_fit_be
         later.sent = 1;
         let mut same = StatsDelta::empty(day, "smso".into(), MessageType::Otp);
         same.sent = 2;
-        store.add_statistics(&[later, same]).await.unwrap();
+        store
+            .commit_with_statistics(&[], &[later, same])
+            .await
+            .unwrap();
         let rows = store.statistics(&StatsQuery::days(day, day)).await.unwrap();
         let by_hour: Vec<(u32, i64)> = rows.iter().map(|r| (r.hour, r.sent)).collect();
         assert_eq!(by_hour, [(0, 6), (15, 1)]);
