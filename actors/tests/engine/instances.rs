@@ -359,13 +359,14 @@ async fn a_claim_that_never_answers_does_not_stop_the_heartbeat() {
     engine.shutdown(Duration::from_millis(50)).await;
 }
 
-/// This instance's heartbeat lapsed under load and the other claimed a queued message; this
-/// Router, not knowing yet, tries to send it and its SENDING is refused, but the refusal's answer
-/// arrives late: meanwhile the other instance died and this one claimed the message back (a claim
-/// the Router skipped, as it still knew the message). The late refusal must not strand the
-/// message, held here and sent by nobody (the two-instance test under load found this).
-#[tokio::test(start_paused = true)]
-async fn a_refusal_answered_after_the_message_was_claimed_back_does_not_strand_it() {
+/// Instance "b" alone on a shared store, its provider taking one call at a time and holding
+/// each open until released.
+async fn b_sending_one_at_a_time() -> (
+    std::sync::Arc<MemoryStore>,
+    std::sync::Arc<MemoryStore>,
+    std::sync::Arc<smsgate_actors::test_support::ScriptedProvider>,
+    smsgate_actors::Engine,
+) {
     let shared = MemoryStore::new();
     let mut one_at_a_time = provider_config("mock", true, 0);
     one_at_a_time.settings["max_concurrency"] = serde_json::json!(1);
@@ -375,7 +376,17 @@ async fn a_refusal_answered_after_the_message_was_claimed_back_does_not_strand_i
     let fake_b = factory_b.register("mock");
     fake_b.hold();
     let engine_b = start_engine(store_b.clone(), factory_b, fast_config()).await;
+    (shared, store_b, fake_b, engine_b)
+}
 
+/// This instance's heartbeat lapsed under load and the other claimed a queued message; this
+/// Router, not knowing yet, tries to send it and its SENDING is refused, but the refusal's answer
+/// arrives late: meanwhile the other instance died and this one claimed the message back (a claim
+/// the Router skipped, as it still knew the message). The late refusal must not strand the
+/// message, held here and sent by nobody (the two-instance test under load found this).
+#[tokio::test(start_paused = true)]
+async fn a_refusal_answered_after_the_message_was_claimed_back_does_not_strand_it() {
+    let (shared, store_b, fake_b, engine_b) = b_sending_one_at_a_time().await;
     let first = crate::helpers::send(&engine_b, "0755123456", "first").await;
     let second = crate::helpers::send(&engine_b, "0755123456", "second").await;
     fake_b.wait_for_calls(1).await;
@@ -409,16 +420,7 @@ async fn a_refusal_answered_after_the_message_was_claimed_back_does_not_strand_i
 /// goes out.
 #[tokio::test(start_paused = true)]
 async fn a_send_refused_for_a_lost_lease_gives_its_place_at_the_provider_back() {
-    let shared = MemoryStore::new();
-    let mut one_at_a_time = provider_config("mock", true, 0);
-    one_at_a_time.settings["max_concurrency"] = serde_json::json!(1);
-    shared.insert_provider(&one_at_a_time).await.unwrap();
-    let store_b = shared.instance("b", TTL);
-    let factory_b = ScriptedFactory::new();
-    let fake_b = factory_b.register("mock");
-    fake_b.hold();
-    let engine_b = start_engine(store_b.clone(), factory_b, fast_config()).await;
-
+    let (shared, store_b, fake_b, engine_b) = b_sending_one_at_a_time().await;
     let first = crate::helpers::send(&engine_b, "0755123456", "first").await;
     let taken = crate::helpers::send(&engine_b, "0755123456", "taken by a").await;
     fake_b.wait_for_calls(1).await;
