@@ -29,6 +29,7 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{oneshot, watch};
+use tracing::Instrument;
 
 mod admin;
 mod alerts;
@@ -189,6 +190,23 @@ impl Engine {
             return Err(EngineError::Unavailable("smsgate is shutting down".into()));
         }
         let (message, estimated_cost) = self.validate(&request)?;
+        // One message's life is followed by its id: this span, then the Router's, the provider
+        // call's and the Logger's events carry `message_id` (see README, "Following a message").
+        let span = tracing::info_span!(
+            "accept",
+            message_id = %message.id,
+            message_type = message.message_type.as_str()
+        );
+        self.send_validated(message, estimated_cost)
+            .instrument(span)
+            .await
+    }
+
+    async fn send_validated(
+        &self,
+        message: Message,
+        estimated_cost: Option<Money>,
+    ) -> Result<Message, EngineError> {
         let Some(key) = message.idempotency_key.clone() else {
             return self.accept(message, estimated_cost).await;
         };
@@ -243,7 +261,10 @@ impl Engine {
             }
         }
         match result {
-            Ok(WriteOutcome::Applied) => Ok(message),
+            Ok(WriteOutcome::Applied) => {
+                tracing::debug!(segments = message.segments, "accepted and stored as QUEUED");
+                Ok(message)
+            }
             // Another instance took the key between our look-up and the insert.
             Ok(WriteOutcome::DuplicateIdempotencyKey(id)) => {
                 let first = self.inner.store.message(&id).await?.ok_or_else(|| {

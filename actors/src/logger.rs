@@ -159,6 +159,7 @@ impl LoggerState {
                 for ((write, done), outcome) in batch.into_iter().zip(outcomes) {
                     if outcome == WriteOutcome::Applied {
                         let message = write.message();
+                        tracing::debug!(message_id = %message.id, status = message.status.as_str(), provider = message.provider.as_deref(), "status committed");
                         self.args.metrics.message_status(
                             message.provider.as_deref(),
                             message.message_type,

@@ -132,6 +132,9 @@ impl Actor for Router {
                 provider,
                 result,
             } => {
+                let _span =
+                    tracing::info_span!("send_finished", message_id = %message_id, provider = %provider)
+                        .entered();
                 state.call_returned(&provider);
                 state.on_send_finished(&myself, message_id, provider, result);
                 state.pump(&myself);

@@ -10,15 +10,55 @@ use axum::{
     Router,
 };
 use smsgate_actors::EngineError;
-use std::time::Instant;
-use tower_http::limit::RequestBodyLimitLayer;
+use std::time::{Duration, Instant};
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tracing::{field::Empty, Span};
 
-pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+/// `listener` names the listener in each request's span (`public` or `internal`).
+pub fn apply(
+    router: Router<AppState>,
+    state: &AppState,
+    listener: &'static str,
+) -> Router<AppState> {
     // The last layer added is the outermost: the JSON mapping must see the limit's own 413.
     router
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
         .layer(middleware::from_fn(json_payload_too_large))
         .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |request: &Request<Body>| request_span(listener, request))
+                .on_request(())
+                .on_response(answered)
+                .on_failure(()),
+        )
+}
+
+/// The span every event of a request is logged in: the route template (never the raw path,
+/// which can hold a token or a provider id), the method, and once answered its status and
+/// latency.
+fn request_span(listener: &'static str, request: &Request<Body>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    tracing::info_span!(
+        "request",
+        listener,
+        method = %request.method(),
+        route,
+        status = Empty,
+        latency_ms = Empty,
+    )
+}
+
+fn answered(response: &Response, latency: Duration, span: &Span) {
+    span.record("status", response.status().as_u16());
+    span.record(
+        "latency_ms",
+        u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+    );
+    tracing::debug!("answered");
 }
 
 /// The body limit answers 413 with a plain body; clients get the JSON error shape instead.

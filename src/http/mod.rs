@@ -62,7 +62,7 @@ pub fn public_router(state: AppState) -> Router {
         ));
     let webhooks = webhooks::routes();
     let routes = graphql.merge(ops).merge(admin).merge(webhooks);
-    with_timeout(layers::apply(routes, &state), &state).with_state(state)
+    with_timeout(layers::apply(routes, &state, "public"), &state).with_state(state)
 }
 
 /// `/internal/sms/*` and `/metrics`: for services and scrapers on the same host or private
@@ -80,7 +80,7 @@ pub fn internal_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
-    with_timeout(layers::apply(routes.merge(ops), &state), &state).with_state(state)
+    with_timeout(layers::apply(routes.merge(ops), &state, "internal"), &state).with_state(state)
 }
 
 /// The request timeout, outermost, so a slow body or a slow handler is answered 408 in time.

@@ -11,6 +11,7 @@ mod bad_input;
 mod exposure;
 mod fakes;
 mod faults;
+mod following;
 mod health;
 mod helpers;
 mod idempotency;

@@ -13,6 +13,7 @@ use futures::FutureExt;
 use ractor::ActorRef;
 use std::{panic::AssertUnwindSafe, time::Duration};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The error label of a call's outcome, for the metrics.
 pub(super) fn error_label<T>(result: &Result<T, ProviderError>) -> Option<&'static str> {
@@ -44,7 +45,9 @@ impl ProviderState {
         let metrics = self.metrics.clone();
         let slug = self.slug.clone();
         let plan = self.reconcile;
-        tokio::spawn(async move {
+        let span =
+            tracing::info_span!("provider_call", message_id = %job.message_id, provider = %slug);
+        let call = async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
@@ -73,9 +76,12 @@ impl ProviderState {
                 other => other,
             };
             let (failed, cost) = match &result {
-                Ok(receipt) => (None, receipt.cost),
+                Ok(receipt) => {
+                    tracing::debug!(provider_message_id = %receipt.provider_message_id, took_ms = started.elapsed().as_millis() as u64, "the provider took the message");
+                    (None, receipt.cost)
+                }
                 Err(err) => {
-                    tracing::debug!(provider = %slug, message_id = %job.message_id, error.message = %err, "send failed");
+                    tracing::debug!(error.message = %err, "send failed");
                     (Some(err.kind), None)
                 }
             };
@@ -86,7 +92,8 @@ impl ProviderState {
             });
             let failed = failed.or(first_failure);
             let _ = me.cast(ProviderMsg::SendCompleted { failed, cost });
-        });
+        };
+        tokio::spawn(call.instrument(span));
     }
 
     /// A message was SENDING through us when the process stopped: it is looked up at once

@@ -81,9 +81,11 @@ impl RouterState {
         id: &MessageId,
         slug: &str,
     ) {
+        let _span = tracing::info_span!("dispatch", message_id = %id, provider = %slug).entered();
         let Some(call) = self.prepare_call(myself, id, slug) else {
             return;
         };
+        tracing::debug!("SENDING written, then the provider is called");
         self.commit_sending_then(id, call);
     }
 

@@ -161,6 +161,9 @@ impl RouterState {
     /// skip SENT and the provider's answer (its message id, the cost) would find the message
     /// finished and be lost. The answer applies it after SENT (see `on_send_finished`).
     pub(super) fn apply_report(&mut self, id: &MessageId, report: &DeliveryReport) {
+        let _span =
+            tracing::info_span!("receipt", message_id = %id, provider = %report.provider).entered();
+        tracing::debug!(status = ?report.status, "delivery receipt");
         if report.status == DeliveryStatus::Pending {
             return;
         }
