@@ -6,17 +6,22 @@
 //!
 //! - `access`: named API tokens (digests only) and the `AccessStore` they are kept in.
 //! - `alerts`: the alert webhook sink (signed, retried) and the alert setup for the engine.
-//! - `audit`: the hash-chained audit log of admin actions, and its verification.
+//! - `audit`: the hash-chained audit log of admin actions, the `AuditStore` it is kept in, and
+//!   its verification.
 //! - `cli`: the command line (`smsgate serve`, `smsgate config check`).
-//! - `commands`: offline commands on the store: `keygen`, `rotate-keys`, `providers ...`.
+//! - `commands`: offline commands on the store: `keygen`, `rotate-keys`, `providers ...`,
+//!   `tokens ...`, `audit verify`, `stats rebuild`.
 //! - `config`: `Settings`, layered from compiled-in defaults, `smsgate.toml` and `SMSGATE_*`.
 //! - `http`: the axum side: routers, GraphQL transport, internal REST, auth, error shape, health.
 //! - `metrics`: the prometheus registry behind the engine's metrics port and `/metrics`.
-//! - `providers`: the provider factory and the concrete adapters (the mock, for now).
+//! - `providers`: the provider factory and the adapters (SMSO, Twilio, Vonage, the generic HTTP
+//!   provider and the mock), with the guarded outbound client they share.
 //! - `rate_limit`: per-token and per-recipient token buckets.
-//! - `secrets`: the Fernet keyring for provider credentials at rest, and hints.
+//! - `secrets`: the Fernet keyring for provider credentials at rest (opened from settings, or a
+//!   generated dev key), `SecretString`, and hints.
 //! - `startup`: `Application::build` and `run_until_stopped`, the composition root.
-//! - `store`: the `Store` backends; the embedded SQLite store is the default.
+//! - `store`: the `Store` backends (the embedded SQLite store is the default) and `open_store`,
+//!   which picks one from the settings.
 //! - `telemetry`: the tracing subscriber (pretty or JSON), and a quiet one for tests.
 
 // Tests may unwrap: a panic there is a failed assertion. The non-test build still denies it.

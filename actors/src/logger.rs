@@ -9,8 +9,9 @@
 //! - Statistics: each batch's figures are added in the same store commit as the batch.
 //! - Leases: a batch the store refuses with `LeaseLost` is committed again without the refused
 //!   changes, whose `done` hears `WriteOutcome::LeaseLost`.
-//! - After a commit: publishes each applied change on the update bus, then runs each write's `done` (which may dispatch the message). Changes are published in
-//!   commit order, so a message's events reach subscribers in order.
+//! - After a commit: runs each write's `done` (which may call the provider, see the Router's
+//!   `commit_sending_then`), then publishes each applied change on the update bus, in commit
+//!   order, so a message's events reach subscribers in order.
 //! - On a crash: the supervisor stops the engine (see supervisor.rs); unacknowledged writes are
 //!   not lost for messages already stored, as recovery re-reads them.
 
