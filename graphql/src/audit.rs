@@ -10,7 +10,7 @@ use crate::{
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
 use serde_json::Value;
 use smsgate_actors::{
-    domain::{AuditAction, AuditQuery, AuditRecord},
+    domain::{provider_snapshot, AuditAction, AuditQuery, AuditRecord, ProviderConfig},
     ports::AuditPort,
 };
 use std::sync::Arc;
@@ -38,6 +38,19 @@ pub(crate) async fn record(
     if let Err(err) = port.record(record).await {
         tracing::error!(action = action.as_str(), error.message = %err, "admin action not recorded in the audit log");
     }
+}
+
+/// Records an admin action on a provider: its id as the target, and its configuration before
+/// and after (credentials only as their hint).
+pub(crate) async fn record_provider(
+    ctx: &Context<'_>,
+    action: AuditAction,
+    before: Option<&ProviderConfig>,
+    after: Option<&ProviderConfig>,
+) {
+    let target = after.or(before).map(|c| c.id.to_string());
+    let (before, after) = (before.map(provider_snapshot), after.map(provider_snapshot));
+    record(ctx, action, target, before, after).await;
 }
 
 /// An admin action, as the audit log keeps it.

@@ -5,7 +5,7 @@
 //! webhook secret.
 
 use crate::{
-    audit::record,
+    audit::{record, record_provider},
     context::{engine, Caller, Permission, RoleGuard},
     error::IntoGraphql,
     message::Message,
@@ -13,7 +13,7 @@ use crate::{
 };
 use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
 use smsgate_actors::{
-    domain::{provider_snapshot, test_sms_snapshot, AuditAction},
+    domain::{test_sms_snapshot, AuditAction},
     NewProvider, ProviderPatch, ProviderView,
 };
 use std::{sync::Arc, time::Duration};
@@ -291,14 +291,7 @@ impl ProviderMutation {
             })
             .await
             .gql()?;
-        record(
-            ctx,
-            AuditAction::ProviderCreated,
-            Some(view.config.id.to_string()),
-            None,
-            Some(provider_snapshot(&view.config)),
-        )
-        .await;
+        record_provider(ctx, AuditAction::ProviderCreated, None, Some(&view.config)).await;
         Ok(Provider::with_webhook_secret(view))
     }
 
@@ -353,12 +346,11 @@ impl ProviderMutation {
             )
             .await
             .gql()?;
-        record(
+        record_provider(
             ctx,
             AuditAction::ProviderUpdated,
-            Some(view.config.id.to_string()),
-            Some(provider_snapshot(&before)),
-            Some(provider_snapshot(&view.config)),
+            Some(&before),
+            Some(&view.config),
         )
         .await;
         Ok(Provider::new(view))
@@ -375,12 +367,11 @@ impl ProviderMutation {
         tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "activateProvider");
         let before = engine(ctx)?.configured_provider(&id).await.gql()?.config;
         let view = engine(ctx)?.activate_provider(&id).await.gql()?;
-        record(
+        record_provider(
             ctx,
             AuditAction::ProviderActivated,
-            Some(view.config.id.to_string()),
-            Some(provider_snapshot(&before)),
-            Some(provider_snapshot(&view.config)),
+            Some(&before),
+            Some(&view.config),
         )
         .await;
         Ok(Provider::new(view))
@@ -392,14 +383,7 @@ impl ProviderMutation {
     async fn delete_provider(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         tracing::info!(caller = %who(ctx), provider_id = %id.as_str(), "deleteProvider");
         let deleted = engine(ctx)?.delete_provider(&id).await.gql()?;
-        record(
-            ctx,
-            AuditAction::ProviderDeleted,
-            Some(deleted.id.to_string()),
-            Some(provider_snapshot(&deleted)),
-            None,
-        )
-        .await;
+        record_provider(ctx, AuditAction::ProviderDeleted, Some(&deleted), None).await;
         Ok(ID(deleted.id.to_string()))
     }
 

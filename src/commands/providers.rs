@@ -238,34 +238,12 @@ pub async fn run(
                 credentials: json(credentials_file, "credentials")?,
                 settings: json(settings_file, "settings")?,
             };
-            let before = catalog.find(&id).await?;
-            let said = update(catalog, &id, patch).await?;
-            let after = catalog.find(&id).await?;
-            let target = after.id.to_string();
-            record(
-                audit,
-                AuditAction::ProviderUpdated,
-                target,
-                Some(&before),
-                Some(&after),
-            )
-            .await?;
-            Ok(said)
+            let change = update(catalog, &id, patch);
+            recorded(catalog, audit, &id, AuditAction::ProviderUpdated, change).await
         }
         ProvidersCommand::Activate { id } => {
-            let before = catalog.find(&id).await?;
-            let said = activate(catalog, &id).await?;
-            let after = catalog.find(&id).await?;
-            let target = after.id.to_string();
-            record(
-                audit,
-                AuditAction::ProviderActivated,
-                target,
-                Some(&before),
-                Some(&after),
-            )
-            .await?;
-            Ok(said)
+            let change = activate(catalog, &id);
+            recorded(catalog, audit, &id, AuditAction::ProviderActivated, change).await
         }
         ProvidersCommand::RotateWebhookSecret { id } => {
             let said = rotate_webhook_secret(catalog, &id).await?;
@@ -295,6 +273,22 @@ pub async fn run(
             Ok(said)
         }
     }
+}
+
+/// Runs `change` on provider `id` and records it with the provider as it was before and after.
+async fn recorded(
+    catalog: &ProviderCatalog,
+    audit: &AuditLog,
+    id: &str,
+    action: AuditAction,
+    change: impl std::future::Future<Output = Result<String, ProviderCommandError>>,
+) -> Result<String, ProviderCommandError> {
+    let before = catalog.find(id).await?;
+    let said = change.await?;
+    let after = catalog.find(id).await?;
+    let target = after.id.to_string();
+    record(audit, action, target, Some(&before), Some(&after)).await?;
+    Ok(said)
 }
 
 async fn record(
